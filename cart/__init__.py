@@ -1,0 +1,1 @@
+"""Commerce: catalog, carts, inventory, checkout, orders, payments. Never imports `live` or `server`."""

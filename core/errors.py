@@ -1,0 +1,84 @@
+"""Error codes shared by HTTP answers and socket acks, and the one exception that carries them."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+
+class ErrorCode(StrEnum):
+    VALIDATION_ERROR = "validation_error"
+    INVALID_JSON = "invalid_json"
+    UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
+    PAYLOAD_TOO_LARGE = "payload_too_large"
+    UNAUTHENTICATED = "unauthenticated"
+    INVALID_CREDENTIALS = "invalid_credentials"
+    FORBIDDEN = "forbidden"
+    NOT_FOUND = "not_found"
+    METHOD_NOT_ALLOWED = "method_not_allowed"
+    CONFLICT = "conflict"
+    EMAIL_TAKEN = "email_taken"
+    DUPLICATE_SKU = "duplicate_sku"
+    INVALID_TRANSITION = "invalid_transition"
+    RATE_LIMITED = "rate_limited"
+    ORIGIN_NOT_ALLOWED = "origin_not_allowed"
+    IMPORT_FAILED = "import_failed"
+    INTERNAL_ERROR = "internal_error"
+
+
+# The HTTP status each code maps to; socket acks carry the code alone.
+HTTP_STATUS: dict[ErrorCode, int] = {
+    ErrorCode.VALIDATION_ERROR: 422,
+    ErrorCode.INVALID_JSON: 400,
+    ErrorCode.UNSUPPORTED_MEDIA_TYPE: 415,
+    ErrorCode.PAYLOAD_TOO_LARGE: 413,
+    ErrorCode.UNAUTHENTICATED: 401,
+    ErrorCode.INVALID_CREDENTIALS: 401,
+    ErrorCode.FORBIDDEN: 403,
+    ErrorCode.NOT_FOUND: 404,
+    ErrorCode.METHOD_NOT_ALLOWED: 405,
+    ErrorCode.CONFLICT: 409,
+    ErrorCode.EMAIL_TAKEN: 409,
+    ErrorCode.DUPLICATE_SKU: 409,
+    ErrorCode.INVALID_TRANSITION: 409,
+    ErrorCode.RATE_LIMITED: 429,
+    ErrorCode.ORIGIN_NOT_ALLOWED: 403,
+    ErrorCode.IMPORT_FAILED: 422,
+    ErrorCode.INTERNAL_ERROR: 500,
+}
+
+
+class AppError(Exception):
+    """A refusal the client should see: a code, a human message, optionally the field at fault."""
+
+    def __init__(
+        self,
+        code: ErrorCode,
+        message: str,
+        *,
+        field: str | None = None,
+        details: Any = None,
+        retry_after: int | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.field = field
+        self.details = details
+        self.retry_after = retry_after
+
+    @property
+    def status(self) -> int:
+        return HTTP_STATUS[self.code]
+
+    def to_dict(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"code": self.code.value, "message": self.message}
+        if self.field is not None:
+            body["field"] = self.field
+        if self.details is not None:
+            body["details"] = self.details
+        return body
+
+
+def not_found(what: str) -> AppError:
+    return AppError(ErrorCode.NOT_FOUND, f"{what} not found")

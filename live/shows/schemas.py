@@ -1,0 +1,61 @@
+"""Show request bodies and queries."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal, Self
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import model_validator
+
+from core.money import Currency
+from live.shows.rules import MAX_LINEUP
+
+Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Description = Annotated[str, StringConstraints(max_length=5000)]
+# JSON carries datetimes as ISO 8601 strings, so this field alone is lax; it must carry an offset.
+When = Annotated[AwareDatetime, Field(strict=False)]
+ProductId = Annotated[int, Field(ge=1, le=2**62)]
+Lineup = Annotated[list[ProductId], Field(max_length=MAX_LINEUP)]
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    @model_validator(mode="after")
+    def _unique_lineup(self) -> Self:
+        lineup = getattr(self, "lineup", None)
+        if lineup is not None and len(set(lineup)) != len(lineup):
+            raise ValueError("lineup lists a product twice")
+        return self
+
+
+class ShowIn(Body):
+    title: Title
+    description: Description = ""
+    scheduled_at: When
+    currency: Currency
+    lineup: Lineup = []
+
+
+class ShowPatch(Body):
+    title: Title | None = None
+    description: Description | None = None
+    scheduled_at: When | None = None
+    lineup: Lineup | None = None
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> Self:
+        if not self.model_fields_set:
+            raise ValueError("send at least one field to change")
+        for name in self.model_fields_set:
+            if getattr(self, name) is None:
+                raise ValueError(f"{name} cannot be null")
+        return self
+
+
+class ShowQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    status: Literal["upcoming", "live", "ended"] | None = None
+    limit: Annotated[int, Field(ge=1, le=100)] = 50
+    after: Annotated[int, Field(ge=0)] = 0

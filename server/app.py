@@ -1,0 +1,128 @@
+"""The app factory: builds every service once, wires routes, and opens and closes resources in
+`cleanup_ctx` so a resource is closed only if it was opened."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry
+from redis.asyncio import Redis
+
+from cart.catalog.service import CatalogService
+from cart.catalog.views import CatalogViews
+from core.ratelimit import RateLimiter
+from live.shows.service import ShowService
+from live.shows.views import ShowViews
+from server import db
+from server.accounts.passwords import Passwords
+from server.accounts.service import AuthService
+from server.accounts.shops import ShopService
+from server.accounts.tokens import TokenSigner
+from server.accounts.views import AccountViews
+from server.embedded_redis import EmbeddedRedis
+from server.health import healthz, readyz
+from server.keys import (
+    embedded_redis_key,
+    engine_key,
+    limiter_key,
+    redis_key,
+    registry_key,
+    sessions_key,
+    settings_key,
+)
+from server.metrics import Metrics, loop_lag_ctx, metrics_key, metrics_middleware, metrics_view
+from server.middleware import auth_middleware, error_middleware, origin_middleware
+from server.settings import Settings
+
+log = logging.getLogger(__name__)
+
+STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
+
+
+async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
+    embedded = app[embedded_redis_key]
+    if embedded is not None:
+        await embedded.start()
+    try:
+        await app[redis_key].ping()
+        yield
+    finally:
+        await app[redis_key].aclose()
+        if embedded is not None:
+            await embedded.stop()
+
+
+async def database_ctx(app: web.Application) -> AsyncIterator[None]:
+    engine = app[engine_key]
+    try:
+        await db.check(engine)
+        yield
+    finally:
+        await engine.dispose()
+
+
+def create_app(settings: Settings) -> web.Application:
+    signer = TokenSigner(
+        settings.secret(), settings.token_ttl_seconds, settings.guest_token_ttl_seconds
+    )
+    app = web.Application(
+        client_max_size=settings.max_body_bytes,
+        middlewares=[
+            metrics_middleware,
+            error_middleware,
+            origin_middleware(settings.origins),
+            auth_middleware(signer),
+        ],
+    )
+    app[settings_key] = settings
+
+    embedded = EmbeddedRedis(settings.data_dir / "redis") if settings.embedded_redis else None
+    redis_url = embedded.url if embedded is not None else settings.redis_url
+    assert redis_url is not None
+    # The client connects lazily, so it can be built before the embedded server starts.
+    redis = Redis.from_url(redis_url, decode_responses=True, health_check_interval=30)
+    engine = db.engine_for(settings)
+    sessions = db.sessionmaker(engine)
+    limiter = RateLimiter(redis, settings.redis_prefix)
+    registry = CollectorRegistry(auto_describe=True)
+    app[embedded_redis_key] = embedded
+    app[redis_key] = redis
+    app[engine_key] = engine
+    app[sessions_key] = sessions
+    app[limiter_key] = limiter
+    app[registry_key] = registry
+    app[metrics_key] = Metrics(registry)
+
+    passwords = Passwords(settings.password_hash_time_cost, settings.password_hash_memory_kib)
+    auth = AuthService(sessions, passwords, signer, limiter, settings)
+    shops = ShopService(sessions)
+    catalog = CatalogService(sessions)
+    shows = ShowService(sessions, lineups=catalog)
+
+    app.cleanup_ctx.extend([redis_ctx, database_ctx, loop_lag_ctx])
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics_view)
+    app.router.add_routes(AccountViews(auth, shops, frozenset(settings.trusted_proxies)).routes())
+    app.router.add_routes(CatalogViews(catalog, shops.role_in).routes())
+    app.router.add_routes(ShowViews(shows, shops.role_in).routes())
+    _static_routes(app)
+    return app
+
+
+def _static_routes(app: web.Application) -> None:
+    player = STATIC_DIR / "player"
+
+    async def watch(request: web.Request) -> web.FileResponse:
+        return web.FileResponse(player / "index.html")
+
+    async def console(request: web.Request) -> web.FileResponse:
+        return web.FileResponse(STATIC_DIR / "console" / "index.html")
+
+    app.router.add_get("/watch/{show_id:[0-9]+}", watch)
+    app.router.add_get("/console/", console)
+    app.router.add_static("/static/player/", player)
+    app.router.add_static("/static/console/", STATIC_DIR / "console")

@@ -1,0 +1,22 @@
+"""Typed application keys: the only way views and contexts reach shared resources."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+
+from core.ratelimit import RateLimiter
+from server.embedded_redis import EmbeddedRedis
+from server.settings import Settings
+
+settings_key = web.AppKey("settings", Settings)
+engine_key = web.AppKey("engine", AsyncEngine)
+sessions_key = web.AppKey("sessions", async_sessionmaker[Any])
+redis_key = web.AppKey("redis", Redis)
+embedded_redis_key = web.AppKey("embedded_redis", EmbeddedRedis | None)  # type: ignore[arg-type]
+limiter_key = web.AppKey("limiter", RateLimiter)
+registry_key = web.AppKey("registry", CollectorRegistry)

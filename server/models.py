@@ -1,0 +1,13 @@
+"""Imports every feature's tables so the one metadata is complete (for alembic and tests)."""
+
+from cart.catalog.models import Product, Variant
+from core.db import Base
+from live.shows.models import Show, ShowProduct
+from server.accounts.models import Account, Invite, Membership, Shop
+
+metadata = Base.metadata
+
+__all__ = [
+    "Account", "Invite", "Membership", "Product", "Shop", "Show", "ShowProduct", "Variant",
+    "metadata",
+]

@@ -1,0 +1,149 @@
+"""Typed settings read from the environment. A bad value stops start-up with one line naming it."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+class SettingsError(Exception):
+    """Raised with a one-line, user-facing message naming the bad setting."""
+
+
+def _split_csv(value: object) -> object:
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(case_sensitive=False, extra="ignore", frozen=True)
+
+    database_url: str | None = None
+    redis_url: str | None = None
+    redis_prefix: str = Field("ls:", pattern=r"^[A-Za-z0-9:_\-.]{1,40}$")
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=1, le=65535)
+    public_url: str | None = None
+    secret_key: SecretStr | None = None
+    data_dir: Path = Path("var")
+    allowed_origins: Annotated[list[str], NoDecode] = []
+    trusted_proxies: Annotated[list[str], NoDecode] = []
+    log_format: Literal["text", "json"] = "text"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    # Limits.
+    max_body_bytes: int = Field(2 * 1024 * 1024, ge=1024, le=64 * 1024 * 1024)
+    token_ttl_seconds: int = Field(12 * 3600, ge=60, le=30 * 86400)
+    guest_token_ttl_seconds: int = Field(30 * 86400, ge=60, le=365 * 86400)
+    login_max_failures: int = Field(5, ge=1, le=1000)
+    login_ip_max_failures: int = Field(30, ge=1, le=100000)
+    login_window_seconds: int = Field(900, ge=1, le=86400)
+    guests_per_ip_per_hour: int = Field(30, ge=1, le=100000)
+    shutdown_timeout: float = Field(10.0, ge=0, le=600)
+    password_hash_time_cost: int = Field(3, ge=1, le=10)
+    password_hash_memory_kib: int = Field(65536, ge=64, le=4 * 1024 * 1024)
+
+    @field_validator("allowed_origins", "trusted_proxies", mode="before")
+    @classmethod
+    def _csv(cls, value: object) -> object:
+        return _split_csv(value)
+
+    @field_validator("allowed_origins")
+    @classmethod
+    def _origins(cls, value: list[str]) -> list[str]:
+        for origin in value:
+            if not origin.startswith(("http://", "https://")) or origin.count("/") != 2:
+                raise ValueError(f"{origin!r} is not an origin like https://shop.example.com")
+        return [o.rstrip("/") for o in value]
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        if value.startswith(("postgres://", "postgresql://")):
+            value = "postgresql+asyncpg://" + value.split("://", 1)[1]
+        elif value.startswith("sqlite://") and "+aiosqlite" not in value:
+            value = "sqlite+aiosqlite://" + value.split("://", 1)[1]
+        if not value.startswith(("postgresql+asyncpg://", "sqlite+aiosqlite://")):
+            raise ValueError("use a postgresql:// or sqlite:/// URL")
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        if not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("use a redis://, rediss:// or unix:// URL")
+        return value
+
+    @field_validator("secret_key")
+    @classmethod
+    def _secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 32:
+            raise ValueError("must be at least 32 characters")
+        return value
+
+    # Derived values.
+
+    @property
+    def database_kind(self) -> Literal["sqlite", "postgresql"]:
+        return "postgresql" if self.effective_database_url.startswith("postgresql") else "sqlite"
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'liveshop.db').resolve()}"
+
+    @property
+    def embedded_redis(self) -> bool:
+        return self.redis_url is None
+
+    @property
+    def base_url(self) -> str:
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::") else self.host  # noqa: S104
+        return f"http://{host}:{self.port}"
+
+    @property
+    def origins(self) -> frozenset[str]:
+        """The Origin allowlist; by default only the server's own address."""
+        if self.allowed_origins:
+            return frozenset(self.allowed_origins)
+        own = {self.base_url}
+        if self.host in ("127.0.0.1", "localhost", "0.0.0.0"):  # noqa: S104
+            own |= {f"http://127.0.0.1:{self.port}", f"http://localhost:{self.port}"}
+        return frozenset(own)
+
+    def secret(self) -> str:
+        """The signing key: SECRET_KEY, or one generated once into DATA_DIR and reused."""
+        if self.secret_key is not None:
+            return self.secret_key.get_secret_value()
+        path = self.data_dir / "secret_key"
+        if path.exists():
+            return path.read_text().strip()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_urlsafe(48)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(key + "\n")
+        return key
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Settings from the environment (overrides win); one clear line on the first bad value."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        err = exc.errors(include_url=False)[0]
+        name = str(err["loc"][0]).upper() if err["loc"] else "settings"
+        raise SettingsError(f"invalid setting {name}: {err['msg']}") from None
