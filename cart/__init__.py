@@ -1,1 +1,4 @@
-"""Commerce: catalog, carts, inventory, checkout, orders, payments. Never imports `live` or `server`."""
+"""Commerce: catalog, carts, inventory, checkout, orders, payments.
+
+Never imports `live` or `server`.
+"""

@@ -1,4 +1,4 @@
-"""Shared kernel: the pieces every feature package may use (database base, errors, money, web helpers).
+"""Shared kernel: what every feature package may use (database base, errors, money, web).
 
 Nothing here imports `server`, `live` or `cart`.
 """

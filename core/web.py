@@ -1,10 +1,10 @@
-"""Small helpers every aiohttp view uses: typed request keys, body and query parsing, JSON answers."""
+"""Helpers every aiohttp view uses: typed request keys, body and query parsing, JSON answers."""
 
 from __future__ import annotations
 
 import json
-from datetime import datetime
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any, TypeVar
 
 from aiohttp import web
@@ -16,7 +16,7 @@ from core.identity import EVERY_ROLE, MembershipLookup, Principal, Role
 M = TypeVar("M", bound=BaseModel)
 
 # Set by the auth middleware; None for an anonymous request.
-principal_key = web.RequestKey("principal", Principal | None)  # type: ignore[arg-type]
+principal_key: web.RequestKey[Principal | None] = web.RequestKey("principal")
 
 
 def validation_error(exc: ValidationError) -> AppError:
@@ -43,9 +43,7 @@ def parse(model: type[M], data: Any) -> M:
 
 async def read_json(request: web.Request, model: type[M]) -> M:
     if request.content_type != "application/json":
-        raise AppError(
-            ErrorCode.UNSUPPORTED_MEDIA_TYPE, "request body must be application/json"
-        )
+        raise AppError(ErrorCode.UNSUPPORTED_MEDIA_TYPE, "request body must be application/json")
     raw = await request.read()
     try:
         return model.model_validate_json(raw)
@@ -68,14 +66,12 @@ def match_int(request: web.Request, name: str) -> int:
     return int(raw)
 
 
-def current_principal(request: web.Request) -> Principal | None:
-    return request.get(principal_key)
-
-
 def require_principal(request: web.Request) -> Principal:
-    principal = request.get(principal_key)
+    principal: Principal | None = request.get(principal_key)
     if principal is None:
-        raise AppError(ErrorCode.UNAUTHENTICATED, "sign in first: send Authorization: Bearer <token>")
+        raise AppError(
+            ErrorCode.UNAUTHENTICATED, "sign in first: send Authorization: Bearer <token>"
+        )
     return principal
 
 

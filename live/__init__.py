@@ -1,1 +1,4 @@
-"""A live show: state machine, lineup, and (later) the real-time room. Never imports `cart` or `server`."""
+"""A live show: state machine, lineup, and the real-time room.
+
+Never imports `cart` or `server`.
+"""

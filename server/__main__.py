@@ -43,13 +43,21 @@ def cmd_run(settings: Settings, _args: argparse.Namespace) -> int:
 
     setup_logging(settings.log_format, settings.log_level)
     if migrate.pending_sync(settings.effective_database_url):
-        print("error: the database schema is not up to date: run `python -m server migrate`",
-              file=sys.stderr)
+        print(
+            "error: the database schema is not up to date: run `python -m server migrate`",
+            file=sys.stderr,
+        )
         return 2
     app = create_app(settings)
-    log.info("starting", extra={"version": __version__, "url": settings.base_url,
-                                "database": settings.database_kind,
-                                "redis": "embedded" if settings.embedded_redis else "external"})
+    log.info(
+        "starting",
+        extra={
+            "version": __version__,
+            "url": settings.base_url,
+            "database": settings.database_kind,
+            "redis": "embedded" if settings.embedded_redis else "external",
+        },
+    )
     # run_app turns SIGTERM and SIGINT into a graceful stop: the listener closes, in-flight
     # requests get shutdown_timeout to finish, then cleanup_ctx closes sockets and stops Redis.
     web.run_app(
@@ -101,13 +109,19 @@ async def _create_user(settings: Settings, args: argparse.Namespace, password: s
     passwords = Passwords(settings.password_hash_time_cost, settings.password_hash_memory_kib)
     try:
         async with sessionmaker(engine).begin() as session:
-            account = Account(email=normalize_email(args.email), display_name=args.name,
-                              password_hash=await passwords.hash(password))
+            account = Account(
+                email=normalize_email(args.email),
+                display_name=args.name,
+                password_hash=await passwords.hash(password),
+            )
             session.add(account)
             await session.flush()
             if args.shop_id is not None:
-                session.add(Membership(shop_id=args.shop_id, account_id=account.id,
-                                       role=Role(args.role).value))
+                session.add(
+                    Membership(
+                        shop_id=args.shop_id, account_id=account.id, role=Role(args.role).value
+                    )
+                )
             return f"created account {account.id} ({account.email})"
     finally:
         await engine.dispose()
@@ -127,7 +141,7 @@ def cmd_create_user(settings: Settings, args: argparse.Namespace) -> int:
         return 2
     try:
         print(asyncio.run(_create_user(settings, args, password)))
-    except Exception as exc:  # noqa: BLE001 - one line for the operator, not a traceback
+    except Exception as exc:  # noqa: BLE001 (one line for the operator, not a traceback)
         print(f"error: could not create the account: {type(exc).__name__}", file=sys.stderr)
         return 1
     return 0
@@ -147,8 +161,12 @@ def main(argv: list[str] | None = None) -> int:
     cu.add_argument("--role", choices=["owner", "host", "moderator"], default="host")
     cu.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
     args = parser.parse_args(argv)
-    commands = {"run": cmd_run, "migrate": cmd_migrate, "seed-demo": cmd_seed_demo,
-                "create-user": cmd_create_user}
+    commands = {
+        "run": cmd_run,
+        "migrate": cmd_migrate,
+        "seed-demo": cmd_seed_demo,
+        "create-user": cmd_create_user,
+    }
     return commands[args.command](_settings(), args)
 
 

@@ -1,4 +1,4 @@
-"""One structured access-log line per request, without query strings (they may carry search terms)."""
+"""One structured access-log line per request, without the query string."""
 
 from __future__ import annotations
 

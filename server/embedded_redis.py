@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import IO
 
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +103,7 @@ class EmbeddedRedis:
             ) from None
         self._lock = lock
 
-    async def start(self, timeout: float = 30.0) -> None:
+    async def start(self, wait_s: float = 30.0) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self._take_lock()
         if self.socket_path is not None:
@@ -119,7 +120,7 @@ class EmbeddedRedis:
             preexec_fn=_die_with_parent,
         )
         try:
-            await asyncio.wait_for(self._wait_ready(), timeout)
+            await asyncio.wait_for(self._wait_ready(), wait_s)
         except BaseException:
             await self.stop()
             raise
@@ -134,12 +135,10 @@ class EmbeddedRedis:
                     raise EmbeddedRedisError(
                         f"valkey-server exited with {self._proc.returncode}: {self._log_tail()}"
                     )
-                try:
-                    # AOF loading answers LOADING errors until the data is in memory.
+                # Refused until the socket is up, then LOADING errors while the AOF is read.
+                with contextlib.suppress(RedisError, OSError):
                     if await client.ping():
                         return
-                except (OSError, ConnectionError, Exception):  # noqa: BLE001
-                    pass
                 await asyncio.sleep(0.02)
         finally:
             await client.aclose()
@@ -150,14 +149,14 @@ class EmbeddedRedis:
             return " | ".join(path.read_text().strip().splitlines()[-3:])
         return "(no log)"
 
-    async def stop(self, timeout: float = 15.0) -> None:
+    async def stop(self, wait_s: float = 15.0) -> None:
         proc, self._proc = self._proc, None
         if proc is not None and proc.returncode is None:
             # SIGTERM makes Valkey fsync the AOF and exit cleanly.
             with contextlib.suppress(ProcessLookupError):
                 proc.send_signal(signal.SIGTERM)
             try:
-                await asyncio.wait_for(proc.wait(), timeout)
+                await asyncio.wait_for(proc.wait(), wait_s)
             except TimeoutError:
                 log.warning("embedded redis did not stop in time; killing", extra={"pid": proc.pid})
                 with contextlib.suppress(ProcessLookupError):

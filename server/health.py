@@ -21,7 +21,7 @@ async def healthz(request: web.Request) -> web.Response:
 async def _probe(name: str, check: asyncio.Future[object] | object) -> str | None:
     try:
         await asyncio.wait_for(check, _CHECK_TIMEOUT)  # type: ignore[arg-type]
-    except Exception as exc:  # noqa: BLE001 - any failure means "not ready"
+    except Exception as exc:  # noqa: BLE001 (any failure means "not ready")
         log.warning("readiness check failed", extra={"part": name, "error": type(exc).__name__})
         return name
     return None

@@ -17,6 +17,6 @@ settings_key = web.AppKey("settings", Settings)
 engine_key = web.AppKey("engine", AsyncEngine)
 sessions_key = web.AppKey("sessions", async_sessionmaker[Any])
 redis_key = web.AppKey("redis", Redis)
-embedded_redis_key = web.AppKey("embedded_redis", EmbeddedRedis | None)  # type: ignore[arg-type]
+embedded_redis_key: web.AppKey[EmbeddedRedis | None] = web.AppKey("embedded_redis")
 limiter_key = web.AppKey("limiter", RateLimiter)
 registry_key = web.AppKey("registry", CollectorRegistry)

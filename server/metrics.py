@@ -7,6 +7,7 @@ import time
 from collections.abc import AsyncIterator
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
@@ -16,7 +17,10 @@ from server.keys import registry_key
 class Metrics:
     def __init__(self, registry: CollectorRegistry) -> None:
         self.requests = Counter(
-            "http_requests", "HTTP requests served", ["method", "route", "status"], registry=registry
+            "http_requests",
+            "HTTP requests served",
+            ["method", "route", "status"],
+            registry=registry,
         )
         self.errors = Counter(
             "http_errors", "HTTP answers with a 5xx status", ["route"], registry=registry
@@ -42,7 +46,7 @@ def route_name(request: web.Request) -> str:
 
 
 @web.middleware
-async def metrics_middleware(request: web.Request, handler: web.Handler) -> web.StreamResponse:
+async def metrics_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     metrics = request.app[metrics_key]
     route = route_name(request)
     start = time.perf_counter()

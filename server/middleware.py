@@ -6,6 +6,7 @@ import logging
 from collections.abc import Iterable
 
 from aiohttp import web
+from aiohttp.typedefs import Handler, Middleware
 
 from core.errors import AppError, ErrorCode
 from core.web import dumps, principal_key
@@ -32,7 +33,7 @@ def error_response(err: AppError) -> web.Response:
 
 
 @web.middleware
-async def error_middleware(request: web.Request, handler: web.Handler) -> web.StreamResponse:
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Every failure leaves as {"error": {"code", "message"}}; no stack trace reaches a client."""
     try:
         return await handler(request)
@@ -59,7 +60,7 @@ _CORS_HEADERS = "Authorization, Content-Type, Idempotency-Key"
 _CORS_METHODS = "GET, POST, PUT, PATCH, DELETE, OPTIONS"
 
 
-def origin_middleware(allowed: Iterable[str]) -> web.Middleware:
+def origin_middleware(allowed: Iterable[str]) -> Middleware:
     """Refuse browser requests from origins not on the allowlist; answer CORS for those that are.
 
     Requests without an Origin header (curl, server-to-server, same-origin GET) pass: auth is a
@@ -68,7 +69,7 @@ def origin_middleware(allowed: Iterable[str]) -> web.Middleware:
     allowlist = frozenset(allowed)
 
     @web.middleware
-    async def middleware(request: web.Request, handler: web.Handler) -> web.StreamResponse:
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         origin = request.headers.get("Origin")
         if origin is None:
             return await handler(request)
@@ -88,11 +89,11 @@ def origin_middleware(allowed: Iterable[str]) -> web.Middleware:
     return middleware
 
 
-def auth_middleware(signer: TokenSigner) -> web.Middleware:
-    """Resolve `Authorization: Bearer <token>` to a Principal; a bad token is refused, not ignored."""
+def auth_middleware(signer: TokenSigner) -> Middleware:
+    """Resolve `Authorization: Bearer <token>` to a Principal; a bad token is refused."""
 
     @web.middleware
-    async def middleware(request: web.Request, handler: web.Handler) -> web.StreamResponse:
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         header = request.headers.get("Authorization")
         principal = None
         if header is not None:

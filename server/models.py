@@ -8,6 +8,13 @@ from server.accounts.models import Account, Invite, Membership, Shop
 metadata = Base.metadata
 
 __all__ = [
-    "Account", "Invite", "Membership", "Product", "Shop", "Show", "ShowProduct", "Variant",
+    "Account",
+    "Invite",
+    "Membership",
+    "Product",
+    "Shop",
+    "Show",
+    "ShowProduct",
+    "Variant",
     "metadata",
 ]

@@ -34,7 +34,11 @@ DEMO_PRODUCTS: list[dict[str, Any]] = [
     {"title": "Wool Beanie", "price": 2200, "options": [{"colour": c} for c in ("Grey", "Red")]},
     {"title": "Ceramic Mug", "price": 1800, "options": [{}]},
     {"title": "Denim Jacket", "price": 8900, "options": [{"size": s} for s in SIZES]},
-    {"title": "Sunglasses", "price": 6500, "options": [{"frame": f} for f in ("Black", "Tortoise")]},
+    {
+        "title": "Sunglasses",
+        "price": 6500,
+        "options": [{"frame": f} for f in ("Black", "Tortoise")],
+    },
 ]
 
 
@@ -50,14 +54,18 @@ def demo_products(base_url: str) -> list[ProductIn]:
             {"sku": f"DEMO-{n + 1:02d}-{i + 1}", "options": opts, "stock": 25 + 5 * i}
             for i, opts in enumerate(item["options"])
         ]
-        products.append(ProductIn.model_validate({
-            "title": item["title"],
-            "description": f"The demo shop's {item['title'].lower()}.",
-            "image_url": f"{base_url}/static/player/demo/{slug}.svg",
-            "currency": "EUR",
-            "price": item["price"],
-            "variants": variants,
-        }))
+        products.append(
+            ProductIn.model_validate(
+                {
+                    "title": item["title"],
+                    "description": f"The demo shop's {item['title'].lower()}.",
+                    "image_url": f"{base_url}/static/player/demo/{slug}.svg",
+                    "currency": "EUR",
+                    "price": item["price"],
+                    "variants": variants,
+                }
+            )
+        )
     return products
 
 
@@ -99,16 +107,22 @@ async def _create(
             )
             session.add(account)
             await session.flush()
-            session.add(Membership(shop_id=shop.id, account_id=account.id,
-                                   role=Role(role).value))
+            session.add(Membership(shop_id=shop.id, account_id=account.id, role=Role(role).value))
     catalog = CatalogService(sessions)
-    product_ids = [(await catalog.create(shop.id, p))["id"] for p in demo_products(settings.base_url)]
+    product_ids = [
+        (await catalog.create(shop.id, p))["id"] for p in demo_products(settings.base_url)
+    ]
     shows = ShowService(sessions, lineups=catalog)
-    show = await shows.create(shop.id, ShowIn.model_validate({
-        "title": "Autumn Essentials Live",
-        "description": "Scarves, shirts and jackets for the cold months, live with flash deals.",
-        "scheduled_at": (utcnow() + timedelta(hours=1)).replace(microsecond=0).isoformat(),
-        "currency": "EUR",
-        "lineup": product_ids,
-    }))
+    show = await shows.create(
+        shop.id,
+        ShowIn.model_validate(
+            {
+                "title": "Autumn Essentials Live",
+                "description": "Scarves, shirts and jackets for the cold months, with flash deals.",
+                "scheduled_at": (utcnow() + timedelta(hours=1)).replace(microsecond=0).isoformat(),
+                "currency": "EUR",
+                "lineup": product_ids,
+            }
+        ),
+    )
     return {"shop_id": shop.id, "show_id": show["id"], **logins}

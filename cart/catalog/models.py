@@ -1,12 +1,23 @@
-"""Products with variants. Stock of record lives on the variant; a CHECK keeps it at zero or more."""
+"""Products with variants.
+
+Stock of record lives on the variant; a CHECK keeps it at zero or more.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, CheckConstraint, ForeignKey, Integer, String, Text
-from sqlalchemy import UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    CheckConstraint,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from core.db import Base, IdType, UTCDateTime, utcnow

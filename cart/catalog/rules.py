@@ -17,8 +17,16 @@ from pydantic import ValidationError
 from cart.catalog.schemas import ProductIn
 
 CSV_COLUMNS = (
-    "handle", "title", "description", "image_url", "currency", "price",
-    "sku", "options", "variant_price", "stock",
+    "handle",
+    "title",
+    "description",
+    "image_url",
+    "currency",
+    "price",
+    "sku",
+    "options",
+    "variant_price",
+    "stock",
 )
 REQUIRED_COLUMNS = frozenset({"handle", "title", "currency", "price", "sku"})
 PRODUCT_FIELDS = ("title", "description", "image_url", "currency", "price")
@@ -107,7 +115,9 @@ def parse_csv(text: str) -> ParsedImport:
     if not rows:
         return ParsedImport([], [], [RowError(0, None, "no rows to import")])
     if len(rows) > MAX_IMPORT_ROWS:
-        return ParsedImport([], [], [RowError(0, None, f"at most {MAX_IMPORT_ROWS} rows per import")])
+        return ParsedImport(
+            [], [], [RowError(0, None, f"at most {MAX_IMPORT_ROWS} rows per import")]
+        )
 
     for n, row in enumerate(rows, start=1):
         if row.get("_extra") or None in row.values():
@@ -152,22 +162,27 @@ def parse_csv(text: str) -> ParsedImport:
         except ValidationError as exc:
             for err in exc.errors(include_url=False, include_input=False):
                 loc = [str(p) for p in err["loc"]]
-                row = rows_of[handle][0]
+                line = rows_of[handle][0]
                 if loc[:1] == ["variants"] and len(loc) > 1 and loc[1].isdigit():
-                    row = rows_of[handle][int(loc[1])]
+                    line = rows_of[handle][int(loc[1])]
                     field = "variant_price" if loc[2:3] == ["price"] else ".".join(loc[2:])
                 else:
                     field = ".".join(loc)
-                errors.append(RowError(row, field or None, err["msg"]))
+                errors.append(RowError(line, field or None, err["msg"]))
     errors.extend(_sku_errors(products, product_rows))
     return ParsedImport(products, product_rows, sorted(errors, key=lambda e: e.row))
 
 
 def _sku_errors(products: Sequence[ProductIn], rows: Sequence[Sequence[int]]) -> list[RowError]:
-    flat = [(r, v.sku) for p, p_rows in zip(products, rows, strict=True)
-            for r, v in zip(p_rows, p.variants, strict=True)]
-    return [RowError(flat[i][0], "sku", f"SKU {sku!r} is repeated in this import")
-            for i, sku in repeated_skus(s for _, s in flat)]
+    flat = [
+        (r, v.sku)
+        for p, p_rows in zip(products, rows, strict=True)
+        for r, v in zip(p_rows, p.variants, strict=True)
+    ]
+    return [
+        RowError(flat[i][0], "sku", f"SKU {sku!r} is repeated in this import")
+        for i, sku in repeated_skus(s for _, s in flat)
+    ]
 
 
 def parse_json_products(items: Sequence[object]) -> ParsedImport:

@@ -1,4 +1,7 @@
-"""Catalog request bodies. Strict: wrong types, unknown fields and out-of-range numbers are refused."""
+"""Catalog request bodies.
+
+Strict: wrong types, unknown fields and out-of-range numbers are refused.
+"""
 
 from __future__ import annotations
 

@@ -54,9 +54,15 @@ def public_product_dict(p: Product) -> dict[str, Any]:
         "currency": p.currency,
         "price": p.price,
         "variants": [
-            {"id": v.id, "sku": v.sku, "options": v.options,
-             "price": v.price if v.price is not None else p.price, "in_stock": v.stock > 0}
-            for v in p.variants if v.deleted_at is None
+            {
+                "id": v.id,
+                "sku": v.sku,
+                "options": v.options,
+                "price": v.price if v.price is not None else p.price,
+                "in_stock": v.stock > 0,
+            }
+            for v in p.variants
+            if v.deleted_at is None
         ],
     }
 
@@ -84,7 +90,9 @@ class CatalogService:
     def __init__(self, sessions: async_sessionmaker[Any]) -> None:
         self._sessions = sessions
 
-    async def _taken_skus(self, session: AsyncSession, shop_id: int, skus: Sequence[str]) -> set[str]:
+    async def _taken_skus(
+        self, session: AsyncSession, shop_id: int, skus: Sequence[str]
+    ) -> set[str]:
         if not skus:
             return set()
         rows = await session.scalars(
@@ -95,14 +103,18 @@ class CatalogService:
     async def create(self, shop_id: int, data: ProductIn) -> dict[str, Any]:
         skus = [v.sku for v in data.variants]
         for i, sku in repeated_skus(skus):
-            raise AppError(ErrorCode.DUPLICATE_SKU, f"SKU {sku!r} is repeated",
-                           field=f"variants.{i}.sku")
+            raise AppError(
+                ErrorCode.DUPLICATE_SKU, f"SKU {sku!r} is repeated", field=f"variants.{i}.sku"
+            )
         async with self._sessions.begin() as session:
             taken = await self._taken_skus(session, shop_id, skus)
             if taken:
                 i = next(i for i, s in enumerate(skus) if s in taken)
-                raise AppError(ErrorCode.DUPLICATE_SKU, f"SKU {skus[i]!r} already exists",
-                               field=f"variants.{i}.sku")
+                raise AppError(
+                    ErrorCode.DUPLICATE_SKU,
+                    f"SKU {skus[i]!r} already exists",
+                    field=f"variants.{i}.sku",
+                )
             product = _new_product(shop_id, data)
             session.add(product)
             await self._flush_unique(session)
@@ -113,17 +125,22 @@ class CatalogService:
         try:
             await session.flush()
         except IntegrityError:
-            raise AppError(ErrorCode.DUPLICATE_SKU, "a SKU in this request already exists",
-                           field="sku") from None
+            raise AppError(
+                ErrorCode.DUPLICATE_SKU, "a SKU in this request already exists", field="sku"
+            ) from None
 
     async def list(self, shop_id: int, limit: int, after: int) -> dict[str, Any]:
         async with self._sessions() as session:
-            rows = (await session.scalars(
-                select(Product)
-                .where(Product.shop_id == shop_id, Product.deleted_at.is_(None), Product.id > after)
-                .order_by(Product.id)
-                .limit(limit + 1)
-            )).all()
+            rows = (
+                await session.scalars(
+                    select(Product)
+                    .where(
+                        Product.shop_id == shop_id, Product.deleted_at.is_(None), Product.id > after
+                    )
+                    .order_by(Product.id)
+                    .limit(limit + 1)
+                )
+            ).all()
         page = rows[:limit]
         return {
             "products": [product_dict(p) for p in page],
@@ -163,30 +180,41 @@ class CatalogService:
             if product.deleted_at is not None:
                 raise not_found("product")
             if await self._taken_skus(session, shop_id, [data.sku]):
-                raise AppError(ErrorCode.DUPLICATE_SKU, f"SKU {data.sku!r} already exists",
-                               field="sku")
+                raise AppError(
+                    ErrorCode.DUPLICATE_SKU, f"SKU {data.sku!r} already exists", field="sku"
+                )
             variant = _new_variant(shop_id, data)
             variant.product = product
             session.add(variant)
             await self._flush_unique(session)
             return variant_dict(variant, product)
 
-    async def _variant(self, session: AsyncSession, shop_id: int, product_id: int,
-                       variant_id: int) -> Variant:
+    async def _variant(
+        self, session: AsyncSession, shop_id: int, product_id: int, variant_id: int
+    ) -> Variant:
         variant = await session.get(Variant, variant_id)
-        if (variant is None or variant.product_id != product_id or variant.shop_id != shop_id
-                or variant.deleted_at is not None):
+        if (
+            variant is None
+            or variant.product_id != product_id
+            or variant.shop_id != shop_id
+            or variant.deleted_at is not None
+        ):
             raise not_found("variant")
         return variant
 
-    async def update_variant(self, shop_id: int, product_id: int, variant_id: int,
-                             patch: VariantPatch) -> dict[str, Any]:
+    async def update_variant(
+        self, shop_id: int, product_id: int, variant_id: int, patch: VariantPatch
+    ) -> dict[str, Any]:
         async with self._sessions.begin() as session:
             variant = await self._variant(session, shop_id, product_id, variant_id)
-            if ("sku" in patch.model_fields_set and patch.sku != variant.sku
-                    and await self._taken_skus(session, shop_id, [patch.sku or ""])):
-                raise AppError(ErrorCode.DUPLICATE_SKU, f"SKU {patch.sku!r} already exists",
-                               field="sku")
+            if (
+                "sku" in patch.model_fields_set
+                and patch.sku != variant.sku
+                and await self._taken_skus(session, shop_id, [patch.sku or ""])
+            ):
+                raise AppError(
+                    ErrorCode.DUPLICATE_SKU, f"SKU {patch.sku!r} already exists", field="sku"
+                )
             for name in patch.model_fields_set:
                 setattr(variant, name, getattr(patch, name))
             await self._flush_unique(session)
@@ -195,8 +223,11 @@ class CatalogService:
     async def delete_variant(self, shop_id: int, product_id: int, variant_id: int) -> None:
         async with self._sessions.begin() as session:
             variant = await self._variant(session, shop_id, product_id, variant_id)
-            live = [v for v in (await self._product(session, shop_id, product_id)).variants
-                    if v.deleted_at is None]
+            live = [
+                v
+                for v in (await self._product(session, shop_id, product_id)).variants
+                if v.deleted_at is None
+            ]
             if len(live) == 1:
                 raise AppError(ErrorCode.CONFLICT, "a product keeps at least one variant")
             variant.deleted_at = utcnow()
@@ -204,15 +235,22 @@ class CatalogService:
     async def import_products(self, shop_id: int, plan: ParsedImport) -> dict[str, Any]:
         """All or nothing: any SKU already in the shop fails the import with a row report."""
         products = plan.products
-        skus = [(r, v.sku) for p, p_rows in zip(products, plan.rows, strict=True)
-                for r, v in zip(p_rows, p.variants, strict=True)]
+        skus = [
+            (r, v.sku)
+            for p, p_rows in zip(products, plan.rows, strict=True)
+            for r, v in zip(p_rows, p.variants, strict=True)
+        ]
         async with self._sessions.begin() as session:
             taken = await self._taken_skus(session, shop_id, [s for _, s in skus])
             if taken:
-                errors = [RowError(row, "sku", f"SKU {sku!r} already exists").to_dict()
-                          for row, sku in skus if sku in taken]
-                raise AppError(ErrorCode.IMPORT_FAILED, "nothing was imported: fix these rows",
-                               details=errors)
+                errors = [
+                    RowError(row, "sku", f"SKU {sku!r} already exists").to_dict()
+                    for row, sku in skus
+                    if sku in taken
+                ]
+                raise AppError(
+                    ErrorCode.IMPORT_FAILED, "nothing was imported: fix these rows", details=errors
+                )
             created = [_new_product(shop_id, p) for p in products]
             session.add_all(created)
             await self._flush_unique(session)
@@ -222,17 +260,26 @@ class CatalogService:
 
     async def check_lineup(self, shop_id: int, product_ids: Sequence[int], currency: str) -> None:
         async with self._sessions() as session:
-            found = {p.id: p for p in await session.scalars(
-                select(Product).where(Product.id.in_(list(product_ids)))
-            )}
+            found = {
+                p.id: p
+                for p in await session.scalars(
+                    select(Product).where(Product.id.in_(list(product_ids)))
+                )
+            }
         for i, pid in enumerate(product_ids):
             p = found.get(pid)
             if p is None or p.shop_id != shop_id or p.deleted_at is not None:
-                raise AppError(ErrorCode.VALIDATION_ERROR, f"product {pid} is not in this shop's "
-                               "catalog", field=f"lineup.{i}")
+                raise AppError(
+                    ErrorCode.VALIDATION_ERROR,
+                    f"product {pid} is not in this shop's catalog",
+                    field=f"lineup.{i}",
+                )
             if p.currency != currency:
-                raise AppError(ErrorCode.VALIDATION_ERROR, f"product {pid} is priced in "
-                               f"{p.currency}, the show in {currency}", field=f"lineup.{i}")
+                raise AppError(
+                    ErrorCode.VALIDATION_ERROR,
+                    f"product {pid} is priced in {p.currency}, the show in {currency}",
+                    field=f"lineup.{i}",
+                )
 
     async def public_products(self, product_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
         async with self._sessions() as session:

@@ -9,7 +9,7 @@ from cart.catalog.rules import parse_csv, parse_json_products
 from cart.catalog.service import CatalogService
 from core.errors import AppError, ErrorCode
 from core.identity import MANAGERS, MembershipLookup
-from core.web import match_int, ok, parse, parse_query, read_json, require_member
+from core.web import match_int, ok, parse_query, read_json, require_member
 
 _PRODUCT = "/api/shops/{shop_id}/products/{product_id}"
 
@@ -97,6 +97,9 @@ class CatalogViews:
         else:
             raise AppError(ErrorCode.UNSUPPORTED_MEDIA_TYPE, "send text/csv or application/json")
         if plan.errors:
-            raise AppError(ErrorCode.IMPORT_FAILED, "nothing was imported: fix these rows",
-                           details=[e.to_dict() for e in plan.errors])
+            raise AppError(
+                ErrorCode.IMPORT_FAILED,
+                "nothing was imported: fix these rows",
+                details=[e.to_dict() for e in plan.errors],
+            )
         return ok(await self.catalog.import_products(shop_id, plan), 201)

@@ -12,9 +12,7 @@ from core.db import Base, IdType, UTCDateTime, utcnow
 
 class Show(Base):
     __tablename__ = "shows"
-    __table_args__ = (
-        CheckConstraint("status IN ('scheduled', 'live', 'ended')", name="status"),
-    )
+    __table_args__ = (CheckConstraint("status IN ('scheduled', 'live', 'ended')", name="status"),)
 
     id: Mapped[int] = mapped_column(IdType, primary_key=True)
     shop_id: Mapped[int] = mapped_column(

@@ -57,8 +57,12 @@ def check_delete(status: Status) -> None:
 
 def check_schedule(when: datetime, now: datetime) -> None:
     if when < now - SCHEDULE_SLACK:
-        raise AppError(ErrorCode.VALIDATION_ERROR, "scheduled_at is in the past",
-                       field="scheduled_at")
+        raise AppError(
+            ErrorCode.VALIDATION_ERROR, "scheduled_at is in the past", field="scheduled_at"
+        )
     if when > now + SCHEDULE_HORIZON:
-        raise AppError(ErrorCode.VALIDATION_ERROR, "scheduled_at is more than a year away",
-                       field="scheduled_at")
+        raise AppError(
+            ErrorCode.VALIDATION_ERROR,
+            "scheduled_at is more than a year away",
+            field="scheduled_at",
+        )

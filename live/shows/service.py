@@ -67,7 +67,9 @@ class ShowService:
             session.add(show)
         return show_dict(show)
 
-    async def list(self, shop_id: int, status: str | None, limit: int, after: int) -> dict[str, Any]:
+    async def list(
+        self, shop_id: int, status: str | None, limit: int, after: int
+    ) -> dict[str, Any]:
         query = select(Show).where(Show.shop_id == shop_id, Show.id > after)
         if status == "upcoming":
             query = query.where(Show.status == Status.SCHEDULED.value)
@@ -121,7 +123,8 @@ class ShowService:
 
     async def transition(self, shop_id: int, show_id: int, target: Status) -> dict[str, Any]:
         async with self._sessions.begin() as session:
-            # Row lock on PostgreSQL so two hosts pressing "go live" serialise; SQLite has one writer.
+            # Row lock on PostgreSQL so two hosts pressing "go live" serialise;
+            # SQLite has a single writer anyway.
             show = await session.get(Show, show_id, with_for_update=True)
             if show is None or show.shop_id != shop_id:
                 raise not_found("show")

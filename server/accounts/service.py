@@ -69,8 +69,10 @@ class AuthService:
 
     async def log_in(self, email: str, password: str, ip: str) -> dict[str, Any]:
         s = self._settings
-        checks = (("login-acct", _email_key(email), s.login_max_failures),
-                  ("login-ip", ip, s.login_ip_max_failures))
+        checks = (
+            ("login-acct", _email_key(email), s.login_max_failures),
+            ("login-ip", ip, s.login_ip_max_failures),
+        )
         for name, key, limit in checks:
             window = await self._limiter.peek(name, key, limit)
             if not window.allowed:

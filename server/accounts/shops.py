@@ -117,8 +117,9 @@ class ShopService:
                 raise AppError(ErrorCode.NOT_FOUND, "invite not found, used or expired")
             member = await session.get(Membership, (invite.shop_id, account_id))
             if member is None:
-                session.add(Membership(shop_id=invite.shop_id, account_id=account_id,
-                                       role=invite.role))
+                session.add(
+                    Membership(shop_id=invite.shop_id, account_id=account_id, role=invite.role)
+                )
             else:
                 member.role = invite.role
             invite.accepted_at = utcnow()
@@ -134,9 +135,9 @@ class ShopService:
                 raise not_found("member")
             if member.role == Role.OWNER.value and role != Role.OWNER:
                 owners = await session.scalar(
-                    select(func.count()).select_from(Membership).where(
-                        Membership.shop_id == shop_id, Membership.role == Role.OWNER.value
-                    )
+                    select(func.count())
+                    .select_from(Membership)
+                    .where(Membership.shop_id == shop_id, Membership.role == Role.OWNER.value)
                 )
                 if owners == 1:
                     raise AppError(ErrorCode.CONFLICT, "a shop needs at least one owner")

@@ -104,7 +104,7 @@ class AccountViews:
     async def remove_member(self, request: web.Request) -> web.Response:
         shop_id = match_int(request, "shop_id")
         account_id = match_int(request, "account_id")
-        principal, role = await require_member(request, self.shops.role_in, shop_id)
+        principal, _ = await require_member(request, self.shops.role_in, shop_id)
         if account_id != principal.account_id:
             # Anyone may leave; only owners remove others.
             await require_member(request, self.shops.role_in, shop_id, OWNERS)

@@ -1,0 +1,65 @@
+"""Small request helpers for integration tests."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+from aiohttp.test_utils import TestClient
+
+_n = itertools.count(1)
+
+PASSWORD = "correct horse battery"
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def sign_up(client: TestClient[Any, Any], name: str = "Ana") -> tuple[str, dict[str, Any]]:
+    """A new account; returns its token and identity."""
+    email = f"{name.lower()}{next(_n)}@example.com"
+    resp = await client.post(
+        "/api/auth/signup", json={"email": email, "password": PASSWORD, "display_name": name}
+    )
+    assert resp.status == 201, await resp.text()
+    body = await resp.json()
+    return body["token"], {**body["identity"], "email": email}
+
+
+async def new_shop(client: TestClient[Any, Any], token: str, name: str = "Shop") -> int:
+    resp = await client.post("/api/shops", json={"name": name}, headers=bearer(token))
+    assert resp.status == 201, await resp.text()
+    return int((await resp.json())["id"])
+
+
+def product_body(sku: str = "SKU-1", **fields: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "title": "Blue Scarf",
+        "currency": "EUR",
+        "price": 2500,
+        "variants": [{"sku": sku, "options": {"colour": "Blue"}, "stock": 10}],
+    }
+    body.update(fields)
+    return body
+
+
+async def new_product(
+    client: TestClient[Any, Any], token: str, shop_id: int, **fields: Any
+) -> dict[str, Any]:
+    resp = await client.post(
+        f"/api/shops/{shop_id}/products",
+        json=product_body(sku=f"SKU-{next(_n)}", **fields),
+        headers=bearer(token),
+    )
+    assert resp.status == 201, await resp.text()
+    return dict(await resp.json())
+
+
+async def error_of(resp: Any, status: int) -> dict[str, Any]:
+    """Assert the status and the JSON error shape; return the error object."""
+    assert resp.status == status, await resp.text()
+    body = await resp.json()
+    assert set(body) == {"error"}
+    assert {"code", "message"} <= set(body["error"])
+    return dict(body["error"])

@@ -1,0 +1,276 @@
+"""The real processes a newcomer runs: migrate, seed-demo, run, and a graceful SIGTERM."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    """Embedded defaults: no DATABASE_URL, no REDIS_URL, data under a fresh directory."""
+    base = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"DATABASE_URL", "REDIS_URL", "SECRET_KEY", "ALLOWED_ORIGINS"}
+    }
+    return {
+        **base,
+        "DATA_DIR": str(tmp_path / "var"),
+        "PORT": str(_free_port()),
+        "PASSWORD_HASH_TIME_COST": "1",
+        "PASSWORD_HASH_MEMORY_KIB": "64",
+        "LOG_FORMAT": "json",
+    }
+
+
+def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "server", *args],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def request(
+    port: str, method: str, path: str, body: Any = None, token: str | None = None
+) -> tuple[int, Any]:
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=data, method=method)
+    if data is not None:
+        req.add_header("Content-Type", "application/json")
+    if token:
+        req.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310 - loopback only
+            return resp.status, json.loads(resp.read() or b"null")
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read() or b"null")
+
+
+class Server:
+    def __init__(self, env: dict[str, str], log: Path) -> None:
+        self.port = env["PORT"]
+        self.log = log
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "server", "run"],
+            env=env,
+            cwd=ROOT,
+            stdout=log.open("w"),
+            stderr=subprocess.STDOUT,
+        )
+
+    def wait_ready(self, timeout: float = 60) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.proc.poll() is None, self.log.read_text()
+            try:
+                status, body = request(self.port, "GET", "/readyz")
+                if status == 200:
+                    return dict(body)
+            except OSError:
+                pass
+            time.sleep(0.1)
+        raise AssertionError("server not ready in time:\n" + self.log.read_text())
+
+    def children(self) -> list[psutil.Process]:
+        return psutil.Process(self.proc.pid).children(recursive=True)
+
+    def stop(self) -> int:
+        self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(timeout=30)
+
+
+@pytest.fixture
+def servers() -> Iterator[list[Server]]:
+    started: list[Server] = []
+    yield started
+    for server in started:
+        if server.proc.poll() is None:
+            server.proc.kill()
+            server.proc.wait()
+
+
+def test_a_bad_setting_stops_start_up_with_one_line(env: dict[str, str]) -> None:
+    result = cli({**env, "PORT": "eighty"}, "run")
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert "PORT" in lines[0]
+    result = cli({**env, "LOG_FORMAT": "xml"}, "migrate")
+    assert result.returncode == 2 and "LOG_FORMAT" in result.stderr
+
+
+def test_run_refuses_an_unmigrated_database(env: dict[str, str]) -> None:
+    result = cli(env, "run")
+    assert result.returncode == 2
+    assert "python -m server migrate" in result.stderr
+
+
+def test_two_runs_keep_the_data_and_seed_once(
+    env: dict[str, str], tmp_path: Path, servers: list[Server]
+) -> None:
+    assert cli(env, "migrate").returncode == 0
+    first = cli(env, "seed-demo")
+    assert first.returncode == 0, first.stderr
+    assert "demo created" in first.stdout
+    assert f"http://127.0.0.1:{env['PORT']}/watch/1" in first.stdout
+    creds = json.loads((tmp_path / "var" / "demo-login.json").read_text())
+
+    server = Server(env, tmp_path / "run1.log")
+    servers.append(server)
+    ready = server.wait_ready()
+    assert (ready["database"], ready["redis"]) == ("sqlite", "embedded")
+    valkey = [p for p in server.children() if "valkey" in p.name()]
+    assert len(valkey) == 1
+    status, login = request(
+        server.port,
+        "POST",
+        "/api/auth/login",
+        {"email": creds["owner"]["email"], "password": creds["owner"]["password"]},
+    )
+    assert status == 200
+    status, products = request(server.port, "GET", "/api/shops/1/products", token=login["token"])
+    assert len(products["products"]) == 8
+    # Failed log-ins are counted in Redis; the count must survive the restart (AOF).
+    for _ in range(5):
+        assert (
+            request(
+                server.port,
+                "POST",
+                "/api/auth/login",
+                {"email": creds["host"]["email"], "password": "wrong password"},
+            )[0]
+            == 401
+        )
+    time.sleep(1.2)  # appendfsync everysec
+    assert server.stop() == 0
+    assert not valkey[0].is_running()
+
+    again = cli(env, "seed-demo")
+    assert "already present" in again.stdout
+    server = Server(env, tmp_path / "run2.log")
+    servers.append(server)
+    server.wait_ready()
+    status, login = request(
+        server.port,
+        "POST",
+        "/api/auth/login",
+        {"email": creds["owner"]["email"], "password": creds["owner"]["password"]},
+    )
+    status, products = request(server.port, "GET", "/api/shops/1/products", token=login["token"])
+    assert len(products["products"]) == 8
+    status, body = request(
+        server.port,
+        "POST",
+        "/api/auth/login",
+        {"email": creds["host"]["email"], "password": creds["host"]["password"]},
+    )
+    assert status == 429, body
+    assert server.stop() == 0
+
+
+def test_sigterm_lets_an_in_flight_request_finish(
+    env: dict[str, str], tmp_path: Path, servers: list[Server]
+) -> None:
+    assert cli(env, "migrate").returncode == 0
+    # A deliberately slow password hash keeps the sign-up handler busy for a while.
+    slow = {**env, "PASSWORD_HASH_TIME_COST": "10", "PASSWORD_HASH_MEMORY_KIB": "65536"}
+    server = Server(slow, tmp_path / "run.log")
+    servers.append(server)
+    server.wait_ready()
+    answer: dict[str, Any] = {}
+
+    def sign_up() -> None:
+        answer["result"] = request(
+            server.port,
+            "POST",
+            "/api/auth/signup",
+            {"email": "late@example.com", "password": "a long password", "display_name": "Late"},
+        )
+
+    started = time.monotonic()
+    thread = threading.Thread(target=sign_up)
+    thread.start()
+    time.sleep(0.15)
+    server.proc.send_signal(signal.SIGTERM)
+    thread.join(30)
+    assert answer["result"][0] == 201, answer
+    assert server.proc.wait(timeout=30) == 0
+    assert time.monotonic() - started < 10
+    # New connections are refused once it has stopped.
+    with pytest.raises(ConnectionRefusedError):
+        request(server.port, "GET", "/healthz")
+
+
+def test_create_user(env: dict[str, str]) -> None:
+    assert cli(env, "migrate").returncode == 0
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "server",
+            "create-user",
+            "--email",
+            "Op@Example.com",
+            "--name",
+            "Op",
+            "--password-stdin",
+        ],
+        input="a long enough password\n",
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "op@example.com" in result.stdout
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "server",
+            "create-user",
+            "--email",
+            "x@example.com",
+            "--name",
+            "X",
+            "--password-stdin",
+        ],
+        input="short\n",
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2 and "password" in result.stderr

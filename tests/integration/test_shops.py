@@ -1,0 +1,121 @@
+"""Shops, members with roles, invitations, and the wall between shops."""
+
+from typing import Any
+
+from aiohttp.test_utils import TestClient
+
+from tests.helpers import bearer, error_of, new_shop, sign_up
+
+
+async def test_creator_owns_the_shop(client: TestClient[Any, Any]) -> None:
+    token, ident = await sign_up(client)
+    shop_id = await new_shop(client, token, "Ana's")
+    body = await (await client.get(f"/api/shops/{shop_id}", headers=bearer(token))).json()
+    assert body == {**body, "id": shop_id, "name": "Ana's", "role": "owner"}
+    members = await (
+        await client.get(f"/api/shops/{shop_id}/members", headers=bearer(token))
+    ).json()
+    assert [(m["account_id"], m["role"]) for m in members["members"]] == [
+        (ident["account_id"], "owner")
+    ]
+
+
+async def test_invite_and_accept(client: TestClient[Any, Any]) -> None:
+    owner, _ = await sign_up(client, "Owner")
+    shop_id = await new_shop(client, owner)
+    host, host_ident = await sign_up(client, "Host")
+    resp = await client.post(
+        f"/api/shops/{shop_id}/invites",
+        json={"email": host_ident["email"], "role": "host"},
+        headers=bearer(owner),
+    )
+    assert resp.status == 201
+    code = (await resp.json())["code"]
+    # Before accepting, the shop does not exist for the invitee.
+    assert (await client.get(f"/api/shops/{shop_id}", headers=bearer(host))).status == 404
+    resp = await client.post("/api/invites/accept", json={"code": code}, headers=bearer(host))
+    assert resp.status == 200
+    assert (await resp.json())["role"] == "host"
+    me = await (await client.get("/api/me", headers=bearer(host))).json()
+    assert [(s["id"], s["role"]) for s in me["shops"]] == [(shop_id, "host")]
+    # A code works once.
+    resp = await client.post("/api/invites/accept", json={"code": code}, headers=bearer(host))
+    assert (await error_of(resp, 404))["code"] == "not_found"
+
+
+async def test_invite_is_for_the_invited_email_only(client: TestClient[Any, Any]) -> None:
+    owner, _ = await sign_up(client, "Owner")
+    shop_id = await new_shop(client, owner)
+    resp = await client.post(
+        f"/api/shops/{shop_id}/invites",
+        json={"email": "someone@example.com", "role": "moderator"},
+        headers=bearer(owner),
+    )
+    code = (await resp.json())["code"]
+    intruder, _ = await sign_up(client, "Eve")
+    resp = await client.post("/api/invites/accept", json={"code": code}, headers=bearer(intruder))
+    assert resp.status == 404
+    assert (await client.get(f"/api/shops/{shop_id}", headers=bearer(intruder))).status == 404
+
+
+async def test_only_owners_invite_and_change_roles(client: TestClient[Any, Any]) -> None:
+    owner, _ = await sign_up(client, "Owner")
+    shop_id = await new_shop(client, owner)
+    host, host_ident = await sign_up(client, "Host")
+    resp = await client.post(
+        f"/api/shops/{shop_id}/invites",
+        json={"email": host_ident["email"], "role": "host"},
+        headers=bearer(owner),
+    )
+    code = (await resp.json())["code"]
+    await client.post("/api/invites/accept", json={"code": code}, headers=bearer(host))
+    resp = await client.post(
+        f"/api/shops/{shop_id}/invites",
+        json={"email": "x@example.com", "role": "owner"},
+        headers=bearer(host),
+    )
+    assert (await error_of(resp, 403))["code"] == "forbidden"
+    resp = await client.patch(
+        f"/api/shops/{shop_id}/members/{host_ident['account_id']}",
+        json={"role": "moderator"},
+        headers=bearer(owner),
+    )
+    assert resp.status == 200
+    resp = await client.patch(
+        f"/api/shops/{shop_id}/members/{host_ident['account_id']}",
+        json={"role": "admin"},
+        headers=bearer(owner),
+    )
+    assert (await error_of(resp, 422))["field"] == "role"
+
+
+async def test_last_owner_cannot_leave(client: TestClient[Any, Any]) -> None:
+    owner, ident = await sign_up(client, "Owner")
+    shop_id = await new_shop(client, owner)
+    resp = await client.delete(
+        f"/api/shops/{shop_id}/members/{ident['account_id']}", headers=bearer(owner)
+    )
+    assert (await error_of(resp, 409))["code"] == "conflict"
+
+
+async def test_other_shops_are_invisible(client: TestClient[Any, Any]) -> None:
+    ana, _ = await sign_up(client, "Ana")
+    bob, _ = await sign_up(client, "Bob")
+    shop_id = await new_shop(client, ana)
+    for path in (
+        f"/api/shops/{shop_id}",
+        f"/api/shops/{shop_id}/members",
+        f"/api/shops/{shop_id}/products",
+        f"/api/shops/{shop_id}/shows",
+    ):
+        resp = await client.get(path, headers=bearer(bob))
+        assert (await error_of(resp, 404))["code"] == "not_found", path
+    resp = await client.post(
+        f"/api/shops/{shop_id}/invites",
+        json={"email": "bob@example.com", "role": "owner"},
+        headers=bearer(bob),
+    )
+    assert resp.status == 404
+    for bad in ("0", "abc", "99999999999999999999", "-1"):
+        resp = await client.get(f"/api/shops/{bad}", headers=bearer(ana))
+        assert resp.status == 404, bad
