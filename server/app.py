@@ -106,7 +106,7 @@ def create_app(settings: Settings) -> web.Application:
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics_view)
-    app.router.add_routes(AccountViews(auth, shops, frozenset(settings.trusted_proxies)).routes())
+    app.router.add_routes(AccountViews(auth, shops, settings.trusted_networks).routes())
     app.router.add_routes(CatalogViews(catalog, shops.role_in).routes())
     app.router.add_routes(ShowViews(shows, shops.role_in).routes())
     _static_routes(app)

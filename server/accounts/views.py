@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+
 from aiohttp import web
 
 from core.identity import Role
@@ -16,21 +18,30 @@ from core.web import (
 from server.accounts import schemas
 from server.accounts.service import AuthService, identity_dict
 from server.accounts.shops import ShopService
+from server.settings import IPNetwork
 
 OWNERS = frozenset({Role.OWNER})
 
 
-def client_ip(request: web.Request, trusted_proxies: frozenset[str]) -> str:
+def client_ip(request: web.Request, trusted: tuple[IPNetwork, ...]) -> str:
     """The peer address, or the last hop a trusted proxy reports in X-Forwarded-For."""
     remote = request.remote or "unknown"
     forwarded = request.headers.get("X-Forwarded-For")
-    if forwarded and remote in trusted_proxies:
+    if not forwarded or not trusted:
+        return remote
+    try:
+        peer = ipaddress.ip_address(remote)
+    except ValueError:
+        return remote
+    if any(peer in net for net in trusted):
         return forwarded.split(",")[-1].strip() or remote
     return remote
 
 
 class AccountViews:
-    def __init__(self, auth: AuthService, shops: ShopService, trusted: frozenset[str]) -> None:
+    def __init__(
+        self, auth: AuthService, shops: ShopService, trusted: tuple[IPNetwork, ...]
+    ) -> None:
         self.auth = auth
         self.shops = shops
         self.trusted = trusted

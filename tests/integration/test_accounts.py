@@ -176,3 +176,22 @@ async def test_oversized_body_is_refused(make_client: ClientFactory) -> None:
         headers={"Content-Type": "application/json"},
     )
     assert (await error_of(resp, 413))["code"] == "payload_too_large"
+
+
+async def test_forwarded_for_counts_only_from_a_trusted_proxy(make_client: ClientFactory) -> None:
+    # Untrusted peer: X-Forwarded-For is ignored, so spoofed addresses share one budget.
+    client = await make_client(guests_per_ip_per_hour=1)
+    for ip, status in (("203.0.113.1", 201), ("203.0.113.2", 429)):
+        resp = await client.post(
+            "/api/viewers", json={"display_name": "G"}, headers={"X-Forwarded-For": ip}
+        )
+        assert resp.status == status
+    # Behind a trusted proxy (the test client connects from loopback), each client has its own.
+    client = await make_client(guests_per_ip_per_hour=1, trusted_proxies="127.0.0.0/8,::1")
+    for ip, status in (("203.0.113.1", 201), ("203.0.113.2", 201), ("203.0.113.1", 429)):
+        resp = await client.post(
+            "/api/viewers",
+            json={"display_name": "G"},
+            headers={"X-Forwarded-For": f"10.9.9.9, {ip}"},
+        )
+        assert resp.status == status
