@@ -48,7 +48,11 @@ def cmd_run(settings: Settings, _args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    app = create_app(settings)
+    try:
+        app = create_app(settings)
+    except SettingsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     log.info(
         "starting",
         extra={

@@ -12,6 +12,8 @@ from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+_ANY_HOST = ("0.0.0.0", "::")  # noqa: S104 - listen addresses, compared, not bound here
+_MIN_SECRET = 32
 
 
 class SettingsError(Exception):
@@ -60,10 +62,12 @@ class Settings(BaseSettings):
     @field_validator("allowed_origins")
     @classmethod
     def _origins(cls, value: list[str]) -> list[str]:
-        for origin in value:
-            if not origin.startswith(("http://", "https://")) or origin.count("/") != 2:
+        origins = [o.rstrip("/") for o in value]
+        for origin in origins:
+            scheme, sep, host = origin.partition("://")
+            if scheme not in ("http", "https") or not sep or not host or "/" in host:
                 raise ValueError(f"{origin!r} is not an origin like https://shop.example.com")
-        return [o.rstrip("/") for o in value]
+        return origins
 
     @field_validator("trusted_proxies")
     @classmethod
@@ -100,7 +104,7 @@ class Settings(BaseSettings):
     @field_validator("secret_key")
     @classmethod
     def _secret(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is not None and len(value.get_secret_value()) < 32:
+        if value is not None and len(value.get_secret_value()) < _MIN_SECRET:
             raise ValueError("must be at least 32 characters")
         return value
 
@@ -124,7 +128,9 @@ class Settings(BaseSettings):
     def base_url(self) -> str:
         if self.public_url:
             return self.public_url.rstrip("/")
-        host = "127.0.0.1" if self.host in ("0.0.0.0", "::") else self.host  # noqa: S104
+        host = "127.0.0.1" if self.host in _ANY_HOST else self.host
+        if ":" in host:  # an IPv6 literal
+            host = f"[{host}]"
         return f"http://{host}:{self.port}"
 
     @property
@@ -137,7 +143,7 @@ class Settings(BaseSettings):
         if self.allowed_origins:
             return frozenset(self.allowed_origins)
         own = {self.base_url}
-        if self.host in ("127.0.0.1", "localhost", "0.0.0.0"):  # noqa: S104
+        if self.host in ("127.0.0.1", "localhost", *_ANY_HOST):
             own |= {f"http://127.0.0.1:{self.port}", f"http://localhost:{self.port}"}
         return frozenset(own)
 
@@ -146,13 +152,26 @@ class Settings(BaseSettings):
         if self.secret_key is not None:
             return self.secret_key.get_secret_value()
         path = self.data_dir / "secret_key"
-        if path.exists():
-            return path.read_text().strip()
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        key = secrets.token_urlsafe(48)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(key + "\n")
+        if not path.exists():
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            # Written whole to a temporary file, then linked into place: a crash never leaves a
+            # half-written key, and of two processes starting at once the first one wins.
+            tmp = path.with_name(f".secret_key.{os.getpid()}")
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                fh.write(secrets.token_urlsafe(48) + "\n")
+            try:
+                os.link(tmp, path)
+            except FileExistsError:
+                pass
+            finally:
+                tmp.unlink()
+        key = path.read_text().strip()
+        if len(key) < _MIN_SECRET:
+            raise SettingsError(
+                f"invalid setting SECRET_KEY: {path} holds fewer than {_MIN_SECRET} characters; "
+                "delete it to generate a new key"
+            )
         return key
 
 

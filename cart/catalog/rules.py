@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -31,6 +32,7 @@ CSV_COLUMNS = (
 REQUIRED_COLUMNS = frozenset({"handle", "title", "currency", "price", "sku"})
 PRODUCT_FIELDS = ("title", "description", "image_url", "currency", "price")
 MAX_IMPORT_ROWS = 5000
+_INTEGER = re.compile(r"-?[0-9]{1,18}")  # ASCII digits only: int() refuses some Unicode digits
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +74,7 @@ def _errors_of(exc: ValidationError, row: int, prefix: str = "") -> list[RowErro
 
 def _int(value: str) -> int | str:
     text = value.strip()
-    if text.lstrip("-").isdigit():
+    if _INTEGER.fullmatch(text):
         return int(text)
     return text  # left as text so validation names the field
 
@@ -174,11 +176,12 @@ def parse_csv(text: str) -> ParsedImport:
 
 
 def _sku_errors(products: Sequence[ProductIn], rows: Sequence[Sequence[int]]) -> list[RowError]:
-    flat = [
+    # In file order, so the later of two rows is the one reported.
+    flat = sorted(
         (r, v.sku)
         for p, p_rows in zip(products, rows, strict=True)
         for r, v in zip(p_rows, p.variants, strict=True)
-    ]
+    )
     return [
         RowError(flat[i][0], "sku", f"SKU {sku!r} is repeated in this import")
         for i, sku in repeated_skus(s for _, s in flat)

@@ -51,7 +51,7 @@ class TokenSigner:
         kind, sub, name = claims["typ"], claims["sub"], claims["name"]
         if not isinstance(sub, str) or not isinstance(name, str):
             raise InvalidToken("malformed claims")
-        if kind == "account" and sub.startswith("a:") and sub[2:].isdigit():
+        if kind == "account" and sub.startswith("a:") and sub[2:].isascii() and sub[2:].isdigit():
             return Principal("account", sub, name, account_id=int(sub[2:]))
         if kind == "guest" and sub.startswith("g:"):
             return Principal("guest", sub, name)
