@@ -63,3 +63,20 @@ async def error_of(resp: Any, status: int) -> dict[str, Any]:
     assert set(body) == {"error"}
     assert {"code", "message"} <= set(body["error"])
     return dict(body["error"])
+
+
+async def add_member(
+    client: TestClient[Any, Any], owner: str, shop_id: int, role: str, name: str = "Member"
+) -> tuple[str, dict[str, Any]]:
+    """A new account, invited with this role and accepted: returns its token and identity."""
+    token, ident = await sign_up(client, name)
+    resp = await client.post(
+        f"/api/shops/{shop_id}/invites",
+        json={"email": ident["email"], "role": role},
+        headers=bearer(owner),
+    )
+    assert resp.status == 201, await resp.text()
+    code = (await resp.json())["code"]
+    resp = await client.post("/api/invites/accept", json={"code": code}, headers=bearer(token))
+    assert resp.status == 200, await resp.text()
+    return token, ident

@@ -5,7 +5,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
-from tests.helpers import bearer, error_of, new_product, new_shop, product_body, sign_up
+from tests.helpers import add_member, bearer, error_of, new_product, new_shop, product_body, sign_up
 
 
 @pytest.fixture
@@ -179,15 +179,7 @@ async def test_soft_delete_keeps_the_product_readable(
 async def test_moderators_read_but_do_not_write(client: TestClient[Any, Any]) -> None:
     owner, _ = await sign_up(client, "Owner")
     shop_id = await new_shop(client, owner)
-    mod, mod_ident = await sign_up(client, "Mod")
-    resp = await client.post(
-        f"/api/shops/{shop_id}/invites",
-        json={"email": mod_ident["email"], "role": "moderator"},
-        headers=bearer(owner),
-    )
-    await client.post(
-        "/api/invites/accept", json={"code": (await resp.json())["code"]}, headers=bearer(mod)
-    )
+    mod, _ = await add_member(client, owner, shop_id, "moderator")
     assert (await client.get(f"/api/shops/{shop_id}/products", headers=bearer(mod))).status == 200
     resp = await client.post(
         f"/api/shops/{shop_id}/products", json=product_body(), headers=bearer(mod)

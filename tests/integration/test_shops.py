@@ -4,7 +4,7 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient
 
-from tests.helpers import bearer, error_of, new_shop, sign_up
+from tests.helpers import add_member, bearer, error_of, new_shop, sign_up
 
 
 async def test_creator_owns_the_shop(client: TestClient[Any, Any]) -> None:
@@ -61,14 +61,7 @@ async def test_invite_is_for_the_invited_email_only(client: TestClient[Any, Any]
 async def test_only_owners_invite_and_change_roles(client: TestClient[Any, Any]) -> None:
     owner, _ = await sign_up(client, "Owner")
     shop_id = await new_shop(client, owner)
-    host, host_ident = await sign_up(client, "Host")
-    resp = await client.post(
-        f"/api/shops/{shop_id}/invites",
-        json={"email": host_ident["email"], "role": "host"},
-        headers=bearer(owner),
-    )
-    code = (await resp.json())["code"]
-    await client.post("/api/invites/accept", json={"code": code}, headers=bearer(host))
+    host, host_ident = await add_member(client, owner, shop_id, "host")
     resp = await client.post(
         f"/api/shops/{shop_id}/invites",
         json={"email": "x@example.com", "role": "owner"},
