@@ -9,6 +9,9 @@ from sqlalchemy import BigInteger, DateTime, Integer, MetaData, TypeDecorator
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase
 
+# The largest id a client may name (query cursors): well inside a signed 64-bit integer.
+MAX_ID = 2**62
+
 # Constraint names are deterministic so alembic can find and drop them on every backend.
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",

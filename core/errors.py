@@ -23,6 +23,7 @@ class ErrorCode(StrEnum):
     RATE_LIMITED = "rate_limited"
     ORIGIN_NOT_ALLOWED = "origin_not_allowed"
     IMPORT_FAILED = "import_failed"
+    BUSY = "busy"
     INTERNAL_ERROR = "internal_error"
 
 
@@ -44,6 +45,7 @@ HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.RATE_LIMITED: 429,
     ErrorCode.ORIGIN_NOT_ALLOWED: 403,
     ErrorCode.IMPORT_FAILED: 422,
+    ErrorCode.BUSY: 503,
     ErrorCode.INTERNAL_ERROR: 500,
 }
 

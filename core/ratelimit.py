@@ -14,6 +14,14 @@ class Window:
     retry_after: int
 
 
+_UNDO = """
+if redis.call('EXISTS', KEYS[1]) == 1 and tonumber(redis.call('GET', KEYS[1])) > 0 then
+  return redis.call('DECR', KEYS[1])
+end
+return 0
+"""
+
+
 class RateLimiter:
     def __init__(self, redis: Redis, prefix: str) -> None:
         self._redis = redis
@@ -29,14 +37,9 @@ class RateLimiter:
             count, _, ttl = await pipe.execute()
         return Window(allowed=count <= limit, count=count, retry_after=max(int(ttl), 1))
 
-    async def peek(self, name: str, key: str, limit: int) -> Window:
-        rkey = f"{self._prefix}rl:{name}:{key}"
-        async with self._redis.pipeline(transaction=False) as pipe:
-            pipe.get(rkey)
-            pipe.ttl(rkey)
-            raw, ttl = await pipe.execute()
-        count = int(raw or 0)
-        return Window(allowed=count < limit, count=count, retry_after=max(int(ttl), 1))
+    async def undo(self, name: str, key: str) -> None:
+        """Take back one counted event (never creating a key that has expired meanwhile)."""
+        await self._redis.eval(_UNDO, 1, f"{self._prefix}rl:{name}:{key}")
 
     async def reset(self, name: str, key: str) -> None:
         await self._redis.delete(f"{self._prefix}rl:{name}:{key}")

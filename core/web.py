@@ -61,7 +61,7 @@ def parse_query(request: web.Request, model: type[M]) -> M:
 def match_int(request: web.Request, name: str) -> int:
     """A positive integer path parameter; anything else is a 404, as for an unknown id."""
     raw = request.match_info[name]
-    if not raw.isdigit() or len(raw) > 18 or int(raw) == 0:
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 18 or int(raw) == 0:
         raise AppError(ErrorCode.NOT_FOUND, f"{name.removesuffix('_id')} not found")
     return int(raw)
 

@@ -72,8 +72,8 @@ def create_app(settings: Settings) -> web.Application:
         client_max_size=settings.max_body_bytes,
         middlewares=[
             metrics_middleware,
-            error_middleware,
             origin_middleware(settings.origins),
+            error_middleware,
             auth_middleware(signer),
         ],
     )

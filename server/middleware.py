@@ -1,4 +1,8 @@
-"""Request middleware: JSON errors, the Origin allowlist (with CORS), and bearer-token identity."""
+"""Request middleware: the Origin allowlist (with CORS), JSON errors, and bearer-token identity.
+
+Order matters: the origin middleware wraps the error middleware, so error answers to an
+allowed origin carry CORS headers too and a browser can read them.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ from collections.abc import Iterable
 
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
+from sqlalchemy.exc import DBAPIError
 
 from core.errors import AppError, ErrorCode
 from core.web import dumps, principal_key
@@ -51,9 +56,31 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         if exc.status == 405 and "Allow" in exc.headers:
             resp.headers["Allow"] = exc.headers["Allow"]
         return resp
+    except DBAPIError as exc:
+        if not _transient(exc):
+            log.exception(
+                "unhandled error", extra={"method": request.method, "route": request.path}
+            )
+            return error_response(AppError(ErrorCode.INTERNAL_ERROR, "internal error"))
+        log.warning("database busy", extra={"method": request.method, "route": request.path})
+        return error_response(
+            AppError(ErrorCode.BUSY, "the database is busy; try again", retry_after=1)
+        )
     except Exception:
         log.exception("unhandled error", extra={"method": request.method, "route": request.path})
         return error_response(AppError(ErrorCode.INTERNAL_ERROR, "internal error"))
+
+
+# Lock contention the client may simply retry: PostgreSQL serialization failure and deadlock,
+# SQLite's single writer refusing a transaction whose snapshot went stale.
+_RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})
+
+
+def _transient(exc: DBAPIError) -> bool:
+    orig = exc.orig
+    if getattr(orig, "sqlstate", None) in _RETRYABLE_SQLSTATES:
+        return True
+    return "database is locked" in str(orig)
 
 
 _CORS_HEADERS = "Authorization, Content-Type, Idempotency-Key"
@@ -74,7 +101,9 @@ def origin_middleware(allowed: Iterable[str]) -> Middleware:
         if origin is None:
             return await handler(request)
         if origin not in allowlist:
-            raise AppError(ErrorCode.ORIGIN_NOT_ALLOWED, "this origin is not allowed")
+            return error_response(
+                AppError(ErrorCode.ORIGIN_NOT_ALLOWED, "this origin is not allowed")
+            )
         if request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers:
             response: web.StreamResponse = web.Response(status=204)
             response.headers["Access-Control-Allow-Methods"] = _CORS_METHODS

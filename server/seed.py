@@ -7,6 +7,7 @@ import json
 import os
 import secrets
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
@@ -77,11 +78,7 @@ async def seed_demo(
     async with sessions() as session:
         owner = await session.scalar(select(Account).where(Account.email == OWNER_EMAIL))
     if owner is None:
-        info = await _create(sessions, settings, passwords)
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-        fd = os.open(creds_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            json.dump(info, fh, indent=2)
+        info = await _create(sessions, settings, passwords, creds_path)
         return {**info, "created": True}
     if creds_path.exists():
         return {**json.loads(creds_path.read_text()), "created": False}
@@ -89,8 +86,13 @@ async def seed_demo(
 
 
 async def _create(
-    sessions: async_sessionmaker[Any], settings: Settings, passwords: Passwords
+    sessions: async_sessionmaker[Any], settings: Settings, passwords: Passwords, creds_path: Path
 ) -> dict[str, Any]:
+    """The shop, catalog and show first; the accounts last, as the marker that seeding is done.
+
+    A crash part-way leaves at most an unused shop, and the next run seeds again. The logins
+    are written to disk before the accounts commit, so no committed account has a lost password.
+    """
     logins = {
         "owner": {"email": OWNER_EMAIL, "password": secrets.token_urlsafe(9)},
         "host": {"email": HOST_EMAIL, "password": secrets.token_urlsafe(9)},
@@ -98,16 +100,6 @@ async def _create(
     async with sessions.begin() as session:
         shop = Shop(name="Demo Boutique")
         session.add(shop)
-        await session.flush()
-        for role, login in logins.items():
-            account = Account(
-                email=login["email"],
-                password_hash=await passwords.hash(login["password"]),
-                display_name=f"Demo {role.title()}",
-            )
-            session.add(account)
-            await session.flush()
-            session.add(Membership(shop_id=shop.id, account_id=account.id, role=Role(role).value))
     catalog = CatalogService(sessions)
     product_ids = [
         (await catalog.create(shop.id, p))["id"] for p in demo_products(settings.base_url)
@@ -125,4 +117,21 @@ async def _create(
             }
         ),
     )
-    return {"shop_id": shop.id, "show_id": show["id"], **logins}
+    info = {"shop_id": shop.id, "show_id": show["id"], **logins}
+    hashes = {role: await passwords.hash(login["password"]) for role, login in logins.items()}
+    async with sessions.begin() as session:
+        for role, login in logins.items():
+            account = Account(
+                email=login["email"],
+                password_hash=hashes[role],
+                display_name=f"Demo {role.title()}",
+            )
+            session.add(account)
+            await session.flush()
+            session.add(Membership(shop_id=shop.id, account_id=account.id, role=Role(role).value))
+        await session.flush()
+        creds_path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(creds_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            json.dump(info, fh, indent=2)
+    return info

@@ -50,6 +50,7 @@ class Settings(BaseSettings):
     login_ip_max_failures: int = Field(30, ge=1, le=100000)
     login_window_seconds: int = Field(900, ge=1, le=86400)
     guests_per_ip_per_hour: int = Field(30, ge=1, le=100000)
+    signups_per_ip_per_hour: int = Field(20, ge=1, le=100000)
     shutdown_timeout: float = Field(10.0, ge=0, le=600)
     password_hash_time_cost: int = Field(3, ge=1, le=10)
     password_hash_memory_kib: int = Field(65536, ge=64, le=4 * 1024 * 1024)

@@ -200,5 +200,9 @@ def parse_json_products(items: Sequence[object]) -> ParsedImport:
             continue
         products.append(product)
         rows.append([i] * len(product.variants))
+    if sum(len(p.variants) for p in products) > MAX_IMPORT_ROWS:
+        return ParsedImport(
+            [], [], [RowError(0, None, f"at most {MAX_IMPORT_ROWS} variants per import")]
+        )
     errors.extend(_sku_errors(products, rows))
     return ParsedImport(products, rows, sorted(errors, key=lambda e: e.row))

@@ -17,6 +17,7 @@ from pydantic import (
     model_validator,
 )
 
+from core.db import MAX_ID
 from core.money import Currency, MinorUnits, Stock
 
 Sku = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._\-/]{0,63}$")]
@@ -90,7 +91,7 @@ class ProductQuery(Body):
     model_config = ConfigDict(extra="forbid", strict=False)
 
     limit: Annotated[int, Field(ge=1, le=100)] = 50
-    after: Annotated[int, Field(ge=0)] = 0
+    after: Annotated[int, Field(ge=0, le=MAX_ID)] = 0
 
 
 class JsonImport(Body):

@@ -86,6 +86,10 @@ def _new_variant(shop_id: int, data: VariantIn) -> Variant:
     )
 
 
+# Bound parameters per IN (...) query: SQLite and asyncpg both cap them.
+_IN_CHUNK = 500
+
+
 class CatalogService:
     def __init__(self, sessions: async_sessionmaker[Any]) -> None:
         self._sessions = sessions
@@ -93,12 +97,14 @@ class CatalogService:
     async def _taken_skus(
         self, session: AsyncSession, shop_id: int, skus: Sequence[str]
     ) -> set[str]:
-        if not skus:
-            return set()
-        rows = await session.scalars(
-            select(Variant.sku).where(Variant.shop_id == shop_id, Variant.sku.in_(list(skus)))
-        )
-        return set(rows)
+        taken: set[str] = set()
+        for start in range(0, len(skus), _IN_CHUNK):
+            chunk = list(skus[start : start + _IN_CHUNK])
+            rows = await session.scalars(
+                select(Variant.sku).where(Variant.shop_id == shop_id, Variant.sku.in_(chunk))
+            )
+            taken.update(rows)
+        return taken
 
     async def create(self, shop_id: int, data: ProductIn) -> dict[str, Any]:
         skus = [v.sku for v in data.variants]
@@ -147,8 +153,11 @@ class CatalogService:
             "next_after": page[-1].id if len(rows) > limit else None,
         }
 
-    async def _product(self, session: AsyncSession, shop_id: int, product_id: int) -> Product:
-        product = await session.get(Product, product_id)
+    async def _product(
+        self, session: AsyncSession, shop_id: int, product_id: int, *, lock: bool = False
+    ) -> Product:
+        # lock: a row lock on PostgreSQL so concurrent edits of one product serialise.
+        product = await session.get(Product, product_id, with_for_update=lock)
         if product is None or product.shop_id != shop_id:
             raise not_found("product")
         return product
@@ -159,7 +168,7 @@ class CatalogService:
 
     async def update(self, shop_id: int, product_id: int, patch: ProductPatch) -> dict[str, Any]:
         async with self._sessions.begin() as session:
-            product = await self._product(session, shop_id, product_id)
+            product = await self._product(session, shop_id, product_id, lock=True)
             if product.deleted_at is not None:
                 raise not_found("product")
             for name in patch.model_fields_set:
@@ -170,13 +179,13 @@ class CatalogService:
 
     async def delete(self, shop_id: int, product_id: int) -> None:
         async with self._sessions.begin() as session:
-            product = await self._product(session, shop_id, product_id)
+            product = await self._product(session, shop_id, product_id, lock=True)
             if product.deleted_at is None:
                 product.deleted_at = utcnow()
 
     async def add_variant(self, shop_id: int, product_id: int, data: VariantIn) -> dict[str, Any]:
         async with self._sessions.begin() as session:
-            product = await self._product(session, shop_id, product_id)
+            product = await self._product(session, shop_id, product_id, lock=True)
             if product.deleted_at is not None:
                 raise not_found("product")
             if await self._taken_skus(session, shop_id, [data.sku]):
@@ -222,12 +231,9 @@ class CatalogService:
 
     async def delete_variant(self, shop_id: int, product_id: int, variant_id: int) -> None:
         async with self._sessions.begin() as session:
+            product = await self._product(session, shop_id, product_id, lock=True)
             variant = await self._variant(session, shop_id, product_id, variant_id)
-            live = [
-                v
-                for v in (await self._product(session, shop_id, product_id)).variants
-                if v.deleted_at is None
-            ]
+            live = [v for v in product.variants if v.deleted_at is None]
             if len(live) == 1:
                 raise AppError(ErrorCode.CONFLICT, "a product keeps at least one variant")
             variant.deleted_at = utcnow()
@@ -281,7 +287,16 @@ class CatalogService:
                     field=f"lineup.{i}",
                 )
 
-    async def public_products(self, product_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+    async def public_products(
+        self, shop_id: int, product_ids: Sequence[int]
+    ) -> dict[int, dict[str, Any]]:
+        """The shop's live products among these ids; deleted ones no longer show in a lineup."""
         async with self._sessions() as session:
-            rows = await session.scalars(select(Product).where(Product.id.in_(list(product_ids))))
+            rows = await session.scalars(
+                select(Product).where(
+                    Product.id.in_(list(product_ids)),
+                    Product.shop_id == shop_id,
+                    Product.deleted_at.is_(None),
+                )
+            )
             return {p.id: public_product_dict(p) for p in rows}

@@ -6,6 +6,7 @@ from typing import Annotated, Literal, Self
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+from core.db import MAX_ID
 from core.money import Currency
 from live.shows.rules import MAX_LINEUP
 
@@ -57,4 +58,4 @@ class ShowQuery(BaseModel):
 
     status: Literal["upcoming", "live", "ended"] | None = None
     limit: Annotated[int, Field(ge=1, le=100)] = 50
-    after: Annotated[int, Field(ge=0)] = 0
+    after: Annotated[int, Field(ge=0, le=MAX_ID)] = 0

@@ -22,7 +22,9 @@ class Lineups(Protocol):
         self, shop_id: int, product_ids: Sequence[int], currency: str
     ) -> None: ...
 
-    async def public_products(self, product_ids: Sequence[int]) -> dict[int, dict[str, Any]]: ...
+    async def public_products(
+        self, shop_id: int, product_ids: Sequence[int]
+    ) -> dict[int, dict[str, Any]]: ...
 
 
 def show_dict(show: Show) -> dict[str, Any]:
@@ -45,8 +47,12 @@ class ShowService:
         self._sessions = sessions
         self._lineups = lineups
 
-    async def _show(self, session: AsyncSession, shop_id: int | None, show_id: int) -> Show:
-        show = await session.get(Show, show_id)
+    async def _show(
+        self, session: AsyncSession, shop_id: int | None, show_id: int, *, lock: bool = False
+    ) -> Show:
+        # lock: a row lock on PostgreSQL so concurrent edits and transitions serialise;
+        # SQLite has a single writer anyway.
+        show = await session.get(Show, show_id, with_for_update=lock)
         if show is None or (shop_id is not None and show.shop_id != shop_id):
             raise not_found("show")
         return show
@@ -92,19 +98,24 @@ class ShowService:
         async with self._sessions() as session:
             show = await self._show(session, None, show_id)
         data = show_dict(show)
-        products = await self._lineups.public_products(data["lineup"])
+        products = await self._lineups.public_products(show.shop_id, data["lineup"])
         data["lineup"] = [products[p] for p in data["lineup"] if p in products]
         return data
 
     async def update(self, shop_id: int, show_id: int, patch: ShowPatch) -> dict[str, Any]:
+        if patch.lineup is not None:
+            # Checked before the transaction opens (a show's currency never changes), so the
+            # row lock below is not held across another session's queries.
+            async with self._sessions() as session:
+                currency = (await self._show(session, shop_id, show_id)).currency
+            await self._lineups.check_lineup(shop_id, patch.lineup, currency)
         async with self._sessions.begin() as session:
-            show = await self._show(session, shop_id, show_id)
+            show = await self._show(session, shop_id, show_id, lock=True)
             rules.check_edit(Status(show.status), set(patch.model_fields_set))
             if patch.scheduled_at is not None:
                 rules.check_schedule(patch.scheduled_at, utcnow())
                 show.scheduled_at = patch.scheduled_at
             if patch.lineup is not None:
-                await self._lineups.check_lineup(shop_id, patch.lineup, show.currency)
                 show.lineup = [
                     ShowProduct(product_id=p, position=i) for i, p in enumerate(patch.lineup)
                 ]
@@ -117,17 +128,13 @@ class ShowService:
 
     async def delete(self, shop_id: int, show_id: int) -> None:
         async with self._sessions.begin() as session:
-            show = await self._show(session, shop_id, show_id)
+            show = await self._show(session, shop_id, show_id, lock=True)
             rules.check_delete(Status(show.status))
             await session.delete(show)
 
     async def transition(self, shop_id: int, show_id: int, target: Status) -> dict[str, Any]:
         async with self._sessions.begin() as session:
-            # Row lock on PostgreSQL so two hosts pressing "go live" serialise;
-            # SQLite has a single writer anyway.
-            show = await session.get(Show, show_id, with_for_update=True)
-            if show is None or show.shop_id != shop_id:
-                raise not_found("show")
+            show = await self._show(session, shop_id, show_id, lock=True)
             show.status = rules.transition(Status(show.status), target).value
             if target is Status.LIVE:
                 show.started_at = utcnow()

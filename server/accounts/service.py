@@ -51,9 +51,25 @@ class AuthService:
             "identity": identity_dict(principal),
         }
 
-    async def sign_up(self, email: str, password: str, display_name: str) -> dict[str, Any]:
+    async def sign_up(
+        self, email: str, password: str, display_name: str, ip: str
+    ) -> dict[str, Any]:
+        window = await self._limiter.hit(
+            "signup-ip", ip, self._settings.signups_per_ip_per_hour, 3600
+        )
+        if not window.allowed:
+            raise AppError(
+                ErrorCode.RATE_LIMITED,
+                "too many sign-ups from this address; try again later",
+                retry_after=window.retry_after,
+            )
+        email = normalize_email(email)
+        if await self._email_taken(email):
+            # Checked before hashing so a taken address costs no argon2 work; the unique
+            # index below still decides a race between two sign-ups.
+            raise _email_taken_error()
         account = Account(
-            email=normalize_email(email),
+            email=email,
             password_hash=await self._passwords.hash(password),
             display_name=display_name,
         )
@@ -62,10 +78,13 @@ class AuthService:
             try:
                 await session.flush()
             except IntegrityError:
-                raise AppError(
-                    ErrorCode.EMAIL_TAKEN, "an account with this email exists", field="email"
-                ) from None
+                raise _email_taken_error() from None
         return self.token_for(account_principal(account))
+
+    async def _email_taken(self, email: str) -> bool:
+        async with self._sessions() as session:
+            found = await session.scalar(select(Account.id).where(Account.email == email))
+        return found is not None
 
     async def log_in(self, email: str, password: str, ip: str) -> dict[str, Any]:
         s = self._settings
@@ -73,8 +92,10 @@ class AuthService:
             ("login-acct", _email_key(email), s.login_max_failures),
             ("login-ip", ip, s.login_ip_max_failures),
         )
+        # Every attempt is counted before the password is checked, so parallel guesses cannot
+        # all slip past a read-then-write check; a successful attempt is taken back afterwards.
         for name, key, limit in checks:
-            window = await self._limiter.peek(name, key, limit)
+            window = await self._limiter.hit(name, key, limit, s.login_window_seconds)
             if not window.allowed:
                 raise AppError(
                     ErrorCode.RATE_LIMITED,
@@ -87,11 +108,10 @@ class AuthService:
             )
         stored = account.password_hash if account is not None else None
         if account is None or not await self._passwords.verify(stored, password):
-            for name, key, limit in checks:
-                await self._limiter.hit(name, key, limit, s.login_window_seconds)
             # The same answer for an unknown email and a wrong password.
             raise AppError(ErrorCode.INVALID_CREDENTIALS, "email or password is wrong")
         await self._limiter.reset("login-acct", _email_key(email))
+        await self._limiter.undo("login-ip", ip)
         return self.token_for(account_principal(account))
 
     async def new_guest(self, display_name: str, ip: str) -> dict[str, Any]:
@@ -113,6 +133,10 @@ class AuthService:
                 select(func.count()).select_from(Account).where(Account.id == account_id)
             )
         return bool(n)
+
+
+def _email_taken_error() -> AppError:
+    return AppError(ErrorCode.EMAIL_TAKEN, "an account with this email exists", field="email")
 
 
 def account_principal(account: Account) -> Principal:

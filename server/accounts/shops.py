@@ -7,8 +7,8 @@ import secrets
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.db import utcnow
 from core.errors import AppError, ErrorCode, not_found
@@ -115,12 +115,15 @@ class ShopService:
                 or invite.email != account.email
             ):
                 raise AppError(ErrorCode.NOT_FOUND, "invite not found, used or expired")
+            await _lock_shop(session, invite.shop_id)
             member = await session.get(Membership, (invite.shop_id, account_id))
             if member is None:
                 session.add(
                     Membership(shop_id=invite.shop_id, account_id=account_id, role=invite.role)
                 )
             else:
+                # An invite to an existing member changes their role, never to an ownerless shop.
+                await _keep_an_owner(session, member, Role(invite.role))
                 member.role = invite.role
             invite.accepted_at = utcnow()
             shop = await session.get(Shop, invite.shop_id)
@@ -130,18 +133,40 @@ class ShopService:
     async def set_role(self, shop_id: int, account_id: int, role: Role | None) -> None:
         """Change a member's role, or remove them (role None). A shop keeps at least one owner."""
         async with self._sessions.begin() as session:
-            member = await session.get(Membership, (shop_id, account_id), with_for_update=True)
+            await _lock_shop(session, shop_id)
+            member = await session.get(Membership, (shop_id, account_id))
             if member is None:
                 raise not_found("member")
-            if member.role == Role.OWNER.value and role != Role.OWNER:
-                owners = await session.scalar(
-                    select(func.count())
-                    .select_from(Membership)
-                    .where(Membership.shop_id == shop_id, Membership.role == Role.OWNER.value)
-                )
-                if owners == 1:
-                    raise AppError(ErrorCode.CONFLICT, "a shop needs at least one owner")
+            await _keep_an_owner(session, member, role)
             if role is None:
                 await session.delete(member)
+                # Pending invites stay valid only while their sender can still vouch for them.
+                await session.execute(
+                    delete(Invite).where(
+                        Invite.shop_id == shop_id,
+                        Invite.invited_by == account_id,
+                        Invite.accepted_at.is_(None),
+                    )
+                )
             else:
                 member.role = role.value
+
+
+async def _lock_shop(session: AsyncSession, shop_id: int) -> None:
+    """Serialise membership changes of one shop (row lock on PostgreSQL; SQLite has one writer)."""
+    await session.execute(select(Shop.id).where(Shop.id == shop_id).with_for_update())
+
+
+async def _keep_an_owner(session: AsyncSession, member: Membership, new_role: Role | None) -> None:
+    """Refuse to take the owner role from a shop's last owner (the caller holds the shop lock)."""
+    if member.role != Role.OWNER.value or new_role == Role.OWNER:
+        return
+    owners = (
+        await session.scalars(
+            select(Membership.account_id).where(
+                Membership.shop_id == member.shop_id, Membership.role == Role.OWNER.value
+            )
+        )
+    ).all()
+    if len(owners) <= 1:
+        raise AppError(ErrorCode.CONFLICT, "a shop needs at least one owner")

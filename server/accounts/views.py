@@ -64,7 +64,9 @@ class AccountViews:
 
     async def sign_up(self, request: web.Request) -> web.Response:
         body = await read_json(request, schemas.SignUp)
-        return ok(await self.auth.sign_up(body.email, body.password, body.display_name), 201)
+        ip = client_ip(request, self.trusted)
+        data = await self.auth.sign_up(body.email, body.password, body.display_name, ip)
+        return ok(data, 201)
 
     async def log_in(self, request: web.Request) -> web.Response:
         body = await read_json(request, schemas.LogIn)

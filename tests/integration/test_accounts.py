@@ -1,5 +1,6 @@
 """Sign-up, log-in, guests, tokens and their throttles, through the real app."""
 
+import asyncio
 from typing import Any
 
 from aiohttp.test_utils import TestClient
@@ -112,6 +113,47 @@ async def test_successful_log_in_clears_the_account_counter(make_client: ClientF
             "/api/auth/login", json={"email": ident["email"], "password": PASSWORD}
         )
         assert resp.status == 200
+
+
+async def test_parallel_guesses_cannot_outrun_the_throttle(make_client: ClientFactory) -> None:
+    client = await make_client(login_max_failures=3)
+    _, ident = await sign_up(client)
+    guesses = [
+        client.post("/api/auth/login", json={"email": ident["email"], "password": f"guess {i}"})
+        for i in range(12)
+    ]
+    statuses = sorted(r.status for r in await asyncio.gather(*guesses))
+    # Exactly the allowed number of passwords was tried; every other attempt was refused.
+    assert statuses == [401] * 3 + [429] * 9
+
+
+async def test_successful_log_ins_do_not_spend_the_ip_budget(make_client: ClientFactory) -> None:
+    client = await make_client(login_ip_max_failures=2)
+    _, ident = await sign_up(client)
+    for _ in range(5):
+        resp = await client.post(
+            "/api/auth/login", json={"email": ident["email"], "password": PASSWORD}
+        )
+        assert resp.status == 200
+
+
+async def test_sign_up_is_limited_per_ip(make_client: ClientFactory) -> None:
+    client = await make_client(signups_per_ip_per_hour=2)
+    await sign_up(client)
+    await sign_up(client)
+    body = {"email": "third@example.com", "password": PASSWORD, "display_name": "C"}
+    resp = await client.post("/api/auth/signup", json=body)
+    assert (await error_of(resp, 429))["code"] == "rate_limited"
+    resp = await client.post("/api/auth/login", json={"email": body["email"], "password": PASSWORD})
+    assert resp.status == 401  # the refused sign-up created nothing
+
+
+async def test_a_taken_email_keeps_its_password(client: TestClient[Any, Any]) -> None:
+    _, ident = await sign_up(client)
+    body = {"email": ident["email"], "password": "another password", "display_name": "X"}
+    assert (await client.post("/api/auth/signup", json=body)).status == 409
+    login = {"email": ident["email"], "password": PASSWORD}
+    assert (await client.post("/api/auth/login", json=login)).status == 200
 
 
 async def test_guest_identity(client: TestClient[Any, Any]) -> None:

@@ -148,7 +148,8 @@ async def test_variants(client: TestClient[Any, Any], shop: tuple[str, int]) -> 
     resp = await client.patch(
         f"{url}/{variant['id']}", json={"stock": 7, "price": 999}, headers=bearer(token)
     )
-    assert (await resp.json())["stock"] == 7
+    changed = await resp.json()
+    assert (changed["stock"], changed["price"]) == (7, 999)
     resp = await client.patch(f"{url}/{variant['id']}", json={"stock": -5}, headers=bearer(token))
     assert (await error_of(resp, 422))["field"] == "stock"
     resp = await client.patch(f"{url}/{variant['id']}", json={}, headers=bearer(token))
@@ -201,6 +202,67 @@ async def test_another_shops_product_is_not_found(client: TestClient[Any, Any]) 
         await client.get(f"/api/shops/{ana_shop}/products/{product['id']}", headers=bearer(ana))
     ).json()
     assert got["price"] == product["price"] and got["deleted"] is False
+
+
+async def test_another_shops_variant_is_not_found(client: TestClient[Any, Any]) -> None:
+    ana, _ = await sign_up(client, "Ana")
+    bob, _ = await sign_up(client, "Bob")
+    ana_shop, bob_shop = await new_shop(client, ana), await new_shop(client, bob)
+    product = await new_product(client, ana, ana_shop)
+    bob_product = await new_product(client, bob, bob_shop)
+    variant = product["variants"][0]["id"]
+    for url in (
+        f"/api/shops/{bob_shop}/products/{product['id']}/variants/{variant}",
+        # Bob's own product id with Ana's variant id.
+        f"/api/shops/{bob_shop}/products/{bob_product['id']}/variants/{variant}",
+    ):
+        assert (await client.patch(url, json={"stock": 0}, headers=bearer(bob))).status == 404
+        assert (await client.delete(url, headers=bearer(bob))).status == 404
+    resp = await client.post(
+        f"/api/shops/{bob_shop}/products/{product['id']}/variants",
+        json={"sku": "BOB-1", "stock": 1},
+        headers=bearer(bob),
+    )
+    assert resp.status == 404
+    got = await (
+        await client.get(f"/api/shops/{ana_shop}/products/{product['id']}", headers=bearer(ana))
+    ).json()
+    assert got["variants"] == product["variants"]
+
+
+async def test_odd_ids_and_cursors_are_refused_cleanly(
+    client: TestClient[Any, Any], shop: tuple[str, int]
+) -> None:
+    token, shop_id = shop
+    for bad in ("\u00b2", "\u0663", "1\u00b2", "%C2%B2"):
+        resp = await client.get(f"/api/shops/{shop_id}/products/{bad}", headers=bearer(token))
+        assert (await error_of(resp, 404))["code"] == "not_found", bad
+    for after in (str(2**63), "9" * 40, "-1", "x"):
+        resp = await client.get(
+            f"/api/shops/{shop_id}/products", params={"after": after}, headers=bearer(token)
+        )
+        assert (await error_of(resp, 422))["field"] == "after", after
+
+
+async def test_json_import_caps_the_number_of_variants(
+    client: TestClient[Any, Any], shop: tuple[str, int]
+) -> None:
+    token, shop_id = shop
+    products = [
+        product_body(
+            f"P{i}",
+            variants=[{"sku": f"P{i}-V{j}", "stock": 1} for j in range(100)],
+        )
+        for i in range(51)
+    ]
+    resp = await client.post(
+        f"/api/shops/{shop_id}/products/import",
+        json={"products": products},
+        headers=bearer(token),
+    )
+    err = await error_of(resp, 422)
+    assert "at most" in err["details"][0]["message"]
+    assert await _count(client, token, shop_id) == 0
 
 
 CSV_OK = """handle,title,description,image_url,currency,price,sku,options,variant_price,stock

@@ -41,3 +41,18 @@ async def test_allowed_origin_gets_cors_headers(make_client: ClientFactory) -> N
 async def test_own_origin_is_allowed_by_default(client: TestClient[Any, Any]) -> None:
     resp = await client.get("/healthz", headers={"Origin": "http://127.0.0.1:8080"})
     assert resp.status == 200
+
+
+async def test_errors_to_an_allowed_origin_carry_cors_headers(make_client: ClientFactory) -> None:
+    # Without the header a browser hides the error body from the page's script.
+    client = await make_client(allowed_origins="https://shop.example")
+    headers = {"Origin": "https://shop.example"}
+    resp = await client.get("/api/me", headers=headers)
+    assert (await error_of(resp, 401))["code"] == "unauthenticated"
+    assert resp.headers["Access-Control-Allow-Origin"] == "https://shop.example"
+    resp = await client.post("/api/viewers", json={"display_name": ""}, headers=headers)
+    assert (await error_of(resp, 422))["code"] == "validation_error"
+    assert resp.headers["Access-Control-Allow-Origin"] == "https://shop.example"
+    resp = await client.get("/api/me", headers={**headers, "Authorization": "Bearer x.y.z"})
+    assert resp.status == 401
+    assert resp.headers["Access-Control-Allow-Origin"] == "https://shop.example"

@@ -1,5 +1,6 @@
 """Shops, members with roles, invitations, and the wall between shops."""
 
+import asyncio
 from typing import Any
 
 from aiohttp.test_utils import TestClient
@@ -89,6 +90,71 @@ async def test_last_owner_cannot_leave(client: TestClient[Any, Any]) -> None:
         f"/api/shops/{shop_id}/members/{ident['account_id']}", headers=bearer(owner)
     )
     assert (await error_of(resp, 409))["code"] == "conflict"
+
+
+async def test_two_owners_demoting_each_other_leave_one_owner(
+    client: TestClient[Any, Any],
+) -> None:
+    for _ in range(5):
+        ana, ana_ident = await sign_up(client, "Ana")
+        shop_id = await new_shop(client, ana)
+        bob, bob_ident = await add_member(client, ana, shop_id, "owner", "Bob")
+        results = await asyncio.gather(
+            client.patch(
+                f"/api/shops/{shop_id}/members/{bob_ident['account_id']}",
+                json={"role": "host"},
+                headers=bearer(ana),
+            ),
+            client.patch(
+                f"/api/shops/{shop_id}/members/{ana_ident['account_id']}",
+                json={"role": "host"},
+                headers=bearer(bob),
+            ),
+        )
+        statuses = sorted(r.status for r in results)
+        # One wins; the other is refused (409 last owner, or 503 busy on SQLite's one writer).
+        assert statuses[0] == 200 and statuses[1] in (409, 503), statuses
+        members = await (
+            await client.get(f"/api/shops/{shop_id}/members", headers=bearer(ana))
+        ).json()
+        assert [m["role"] for m in members["members"]].count("owner") == 1
+
+
+async def test_an_invite_cannot_demote_the_last_owner(client: TestClient[Any, Any]) -> None:
+    owner, ident = await sign_up(client, "Owner")
+    shop_id = await new_shop(client, owner)
+    resp = await client.post(
+        f"/api/shops/{shop_id}/invites",
+        json={"email": ident["email"], "role": "host"},
+        headers=bearer(owner),
+    )
+    code = (await resp.json())["code"]
+    resp = await client.post("/api/invites/accept", json={"code": code}, headers=bearer(owner))
+    assert (await error_of(resp, 409))["code"] == "conflict"
+    shop = await (await client.get(f"/api/shops/{shop_id}", headers=bearer(owner))).json()
+    assert shop["role"] == "owner"
+
+
+async def test_removing_an_owner_revokes_their_pending_invites(
+    client: TestClient[Any, Any],
+) -> None:
+    ana, _ = await sign_up(client, "Ana")
+    shop_id = await new_shop(client, ana)
+    bob, bob_ident = await add_member(client, ana, shop_id, "owner", "Bob")
+    eve, eve_ident = await sign_up(client, "Eve")
+    resp = await client.post(
+        f"/api/shops/{shop_id}/invites",
+        json={"email": eve_ident["email"], "role": "owner"},
+        headers=bearer(bob),
+    )
+    code = (await resp.json())["code"]
+    resp = await client.delete(
+        f"/api/shops/{shop_id}/members/{bob_ident['account_id']}", headers=bearer(ana)
+    )
+    assert resp.status in (200, 204)
+    resp = await client.post("/api/invites/accept", json={"code": code}, headers=bearer(eve))
+    assert resp.status == 404
+    assert (await client.get(f"/api/shops/{shop_id}", headers=bearer(eve))).status == 404
 
 
 async def test_other_shops_are_invisible(client: TestClient[Any, Any]) -> None:

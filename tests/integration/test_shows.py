@@ -42,6 +42,29 @@ async def test_create_get_and_public_view(
     assert public["lineup"][0]["variants"][0]["in_stock"] is True
 
 
+async def test_public_lineup_hides_deleted_products(
+    client: TestClient[Any, Any], shop: tuple[str, int, list[int]]
+) -> None:
+    token, shop_id, products = shop
+    show = await (await _create(client, token, shop_id, lineup=products)).json()
+    resp = await client.delete(
+        f"/api/shops/{shop_id}/products/{products[1]}", headers=bearer(token)
+    )
+    assert resp.status == 204
+    public = await (await client.get(f"/api/shows/{show['id']}")).json()
+    assert [p["id"] for p in public["lineup"]] == [products[0], products[2]]
+
+
+async def test_show_cursor_is_bounded(
+    client: TestClient[Any, Any], shop: tuple[str, int, list[int]]
+) -> None:
+    token, shop_id, _ = shop
+    resp = await client.get(
+        f"/api/shops/{shop_id}/shows", params={"after": str(2**63)}, headers=bearer(token)
+    )
+    assert (await error_of(resp, 422))["field"] == "after"
+
+
 @pytest.mark.parametrize(
     ("fields", "field"),
     [
