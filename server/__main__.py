@@ -10,6 +10,8 @@ import sys
 from typing import Any
 
 from aiohttp import web
+from redis.exceptions import RedisError
+from sqlalchemy.exc import SQLAlchemyError
 
 from server import __version__
 from server.settings import Settings, SettingsError, load_settings
@@ -39,10 +41,16 @@ def cmd_run(settings: Settings, _args: argparse.Namespace) -> int:
     from server import migrate
     from server.access_log import AccessLogger
     from server.app import create_app
+    from server.embedded_redis import EmbeddedRedisError
     from server.logs import setup_logging
 
     setup_logging(settings.log_format, settings.log_level)
-    if migrate.pending_sync(settings.effective_database_url):
+    try:
+        pending = migrate.pending_sync(settings.effective_database_url)
+    except (OSError, SQLAlchemyError) as exc:
+        print(f"error: the database is unreachable: {exc}", file=sys.stderr)
+        return 1
+    if pending:
         print(
             "error: the database schema is not up to date: run `python -m server migrate`",
             file=sys.stderr,
@@ -64,14 +72,21 @@ def cmd_run(settings: Settings, _args: argparse.Namespace) -> int:
     )
     # run_app turns SIGTERM and SIGINT into a graceful stop: the listener closes, in-flight
     # requests get shutdown_timeout to finish, then cleanup_ctx closes sockets and stops Redis.
-    web.run_app(
-        app,
-        host=settings.host,
-        port=settings.port,
-        shutdown_timeout=settings.shutdown_timeout,
-        access_log_class=AccessLogger,
-        print=lambda _msg: log.info("listening", extra={"url": settings.base_url}),
-    )
+    try:
+        web.run_app(
+            app,
+            host=settings.host,
+            port=settings.port,
+            shutdown_timeout=settings.shutdown_timeout,
+            access_log_class=AccessLogger,
+            print=lambda _msg: log.info("listening", extra={"url": settings.base_url}),
+        )
+    except (EmbeddedRedisError, OSError, RedisError, SQLAlchemyError) as exc:
+        # Start-up failures (port taken, data directory in use, a backend unreachable) end in
+        # one line, not a traceback; the traceback is there at DEBUG.
+        log.debug("start-up failed", exc_info=True)
+        print(f"error: the server could not start: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 

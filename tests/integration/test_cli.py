@@ -196,6 +196,33 @@ def test_two_runs_keep_the_data_and_seed_once(
     assert server.stop() == 0
 
 
+def test_start_up_failures_end_in_one_line(
+    env: dict[str, str], tmp_path: Path, servers: list[Server]
+) -> None:
+    assert cli(env, "migrate").returncode == 0
+    server = Server(env, tmp_path / "run1.log")
+    servers.append(server)
+    server.wait_ready()
+    # The same data directory on another port: its embedded Redis is taken.
+    result = cli({**env, "PORT": str(_free_port())}, "run")
+    assert result.returncode == 1
+    assert "in use by another process" in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+    # Another data directory on the same port: the address is taken.
+    other = {**env, "DATA_DIR": str(tmp_path / "other")}
+    assert cli(other, "migrate").returncode == 0
+    result = cli(other, "run")
+    assert result.returncode == 1
+    assert "could not start" in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+    # An unreachable database.
+    result = cli({**env, "DATABASE_URL": "postgresql+asyncpg://u@127.0.0.1:1/x"}, "run")
+    assert result.returncode == 1
+    assert "database is unreachable" in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+    assert server.stop() == 0
+
+
 def test_sigterm_lets_an_in_flight_request_finish(
     env: dict[str, str], tmp_path: Path, servers: list[Server]
 ) -> None:
