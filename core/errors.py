@@ -24,6 +24,13 @@ class ErrorCode(StrEnum):
     ORIGIN_NOT_ALLOWED = "origin_not_allowed"
     IMPORT_FAILED = "import_failed"
     BUSY = "busy"
+    UNKNOWN_EVENT = "unknown_event"
+    NOT_JOINED = "not_joined"
+    SHOW_CLOSED = "show_closed"
+    BANNED = "banned"
+    TIMED_OUT = "timed_out"
+    SLOW_MODE = "slow_mode"
+    BLOCKED_WORD = "blocked_word"
     INTERNAL_ERROR = "internal_error"
 
 
@@ -46,6 +53,13 @@ HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.ORIGIN_NOT_ALLOWED: 403,
     ErrorCode.IMPORT_FAILED: 422,
     ErrorCode.BUSY: 503,
+    ErrorCode.UNKNOWN_EVENT: 400,
+    ErrorCode.NOT_JOINED: 409,
+    ErrorCode.SHOW_CLOSED: 409,
+    ErrorCode.BANNED: 403,
+    ErrorCode.TIMED_OUT: 403,
+    ErrorCode.SLOW_MODE: 429,
+    ErrorCode.BLOCKED_WORD: 422,
     ErrorCode.INTERNAL_ERROR: 500,
 }
 

@@ -109,5 +109,16 @@ def dumps(data: Any) -> str:
     return json.dumps(data, separators=(",", ":"), default=_default)
 
 
+class JSONCodec:
+    """A json-module lookalike for python-socketio: datetimes leave as ISO 8601 strings."""
+
+    @staticmethod
+    def dumps(data: Any, **kwargs: Any) -> str:
+        kwargs.setdefault("default", _default)
+        return json.dumps(data, **kwargs)
+
+    loads = staticmethod(json.loads)
+
+
 def ok(data: Any, status: int = 200) -> web.Response:
     return web.json_response(data, status=status, dumps=dumps)

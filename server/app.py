@@ -14,6 +14,7 @@ from redis.asyncio import Redis
 from cart.catalog.service import CatalogService
 from cart.catalog.views import CatalogViews
 from core.ratelimit import RateLimiter
+from live.room.views import RoomViews
 from live.shows.service import ShowService
 from live.shows.views import ShowViews
 from server import db
@@ -28,6 +29,7 @@ from server.keys import (
     embedded_redis_key,
     engine_key,
     limiter_key,
+    realtime_key,
     redis_key,
     registry_key,
     sessions_key,
@@ -35,6 +37,7 @@ from server.keys import (
 )
 from server.metrics import Metrics, loop_lag_ctx, metrics_key, metrics_middleware, metrics_view
 from server.middleware import auth_middleware, error_middleware, origin_middleware
+from server.realtime import Realtime
 from server.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -102,13 +105,21 @@ def create_app(settings: Settings) -> web.Application:
     catalog = CatalogService(sessions)
     shows = ShowService(sessions, lineups=catalog)
 
+    realtime = Realtime(
+        settings, redis_url, redis, sessions, shows, catalog, shops.role_in, signer, registry
+    )
+    app[realtime_key] = realtime
+
     app.cleanup_ctx.extend([redis_ctx, database_ctx, loop_lag_ctx])
+    # After the resources it uses, so it stops first.
+    realtime.attach(app)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics_view)
     app.router.add_routes(AccountViews(auth, shops, settings.trusted_networks).routes())
     app.router.add_routes(CatalogViews(catalog, shops.role_in).routes())
-    app.router.add_routes(ShowViews(shows, shops.role_in).routes())
+    app.router.add_routes(ShowViews(shows, shops.role_in, realtime.service.set_status).routes())
+    app.router.add_routes(RoomViews(realtime.archive, shows, shops.role_in).routes())
     _static_routes(app)
     return app
 

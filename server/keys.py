@@ -20,3 +20,11 @@ redis_key = web.AppKey("redis", Redis)
 embedded_redis_key: web.AppKey[EmbeddedRedis | None] = web.AppKey("embedded_redis")
 limiter_key = web.AppKey("limiter", RateLimiter)
 registry_key = web.AppKey("registry", CollectorRegistry)
+
+
+def _realtime_key() -> web.AppKey[Any]:
+    return web.AppKey("realtime")
+
+
+# The live room's composition (server.realtime.Realtime); typed loosely to avoid an import cycle.
+realtime_key: web.AppKey[Any] = _realtime_key()

@@ -2,6 +2,7 @@
 
 from cart.catalog.models import Product, Variant
 from core.db import Base
+from live.room.models import ChatMessage, ShowEvent
 from live.shows.models import Show, ShowProduct
 from server.accounts.models import Account, Invite, Membership, Shop
 
@@ -9,11 +10,13 @@ metadata = Base.metadata
 
 __all__ = [
     "Account",
+    "ChatMessage",
     "Invite",
     "Membership",
     "Product",
     "Shop",
     "Show",
+    "ShowEvent",
     "ShowProduct",
     "Variant",
     "metadata",

@@ -55,6 +55,15 @@ class Settings(BaseSettings):
     password_hash_time_cost: int = Field(3, ge=1, le=10)
     password_hash_memory_kib: int = Field(65536, ge=64, le=4 * 1024 * 1024)
 
+    # The live room.
+    room_tick_ms: int = Field(100, ge=10, le=2000)
+    room_replay_frames: int = Field(2000, ge=10, le=1_000_000)
+    chat_rate_messages: int = Field(5, ge=1, le=1000)
+    chat_rate_window_seconds: int = Field(10, ge=1, le=3600)
+    socket_queue_frames: int = Field(500, ge=10, le=100_000)
+    socket_max_frame_bytes: int = Field(65536, ge=1024, le=16 * 1024 * 1024)
+    sockets_per_ip: int = Field(50, ge=1, le=1_000_000)
+
     @field_validator("allowed_origins", "trusted_proxies", mode="before")
     @classmethod
     def _csv(cls, value: object) -> object:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from typing import Any
+
 from aiohttp import web
 
 from core.identity import MANAGERS, MembershipLookup
@@ -13,10 +16,20 @@ from live.shows.service import ShowService
 _SHOW = "/api/shops/{shop_id}/shows/{show_id}"
 
 
+Transition = Callable[[int, int, Status], Awaitable[dict[str, Any]]]
+
+
 class ShowViews:
-    def __init__(self, shows: ShowService, membership: MembershipLookup) -> None:
+    def __init__(
+        self,
+        shows: ShowService,
+        membership: MembershipLookup,
+        transition: Transition | None = None,
+    ) -> None:
         self.shows = shows
         self.membership = membership
+        # The live room's transition also tells the room; without one, only the database moves.
+        self.transition = transition or shows.transition
 
     def routes(self) -> list[web.RouteDef]:
         return [
@@ -64,8 +77,8 @@ class ShowViews:
 
     async def start(self, request: web.Request) -> web.Response:
         shop_id = await self._shop(request, write=True)
-        return ok(await self.shows.transition(shop_id, match_int(request, "show_id"), Status.LIVE))
+        return ok(await self.transition(shop_id, match_int(request, "show_id"), Status.LIVE))
 
     async def end(self, request: web.Request) -> web.Response:
         shop_id = await self._shop(request, write=True)
-        return ok(await self.shows.transition(shop_id, match_int(request, "show_id"), Status.ENDED))
+        return ok(await self.transition(shop_id, match_int(request, "show_id"), Status.ENDED))

@@ -1,0 +1,139 @@
+"""The durable side of a room: timeline events (written at once) and the chat archive (written
+in batches by a background writer, so a busy chat costs one INSERT per batch, not per line)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import csv
+import io
+import logging
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.ext.asyncio import async_sessionmaker
+
+from core.db import utcnow
+from core.tasks import cancel
+from live.room.models import ChatMessage, ShowEvent
+
+log = logging.getLogger(__name__)
+
+BATCH = 500
+
+
+def from_ms(ms: int) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, UTC)
+
+
+class Archive:
+    def __init__(self, sessions: async_sessionmaker[Any], flush_interval: float = 0.5) -> None:
+        self._sessions = sessions
+        self._interval = flush_interval
+        self._pending: list[dict[str, Any]] = []
+        self._deleted: list[tuple[int, int, datetime]] = []
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._lock = asyncio.Lock()
+
+    # Timeline.
+
+    async def record(
+        self, show_id: int, kind: str, payload: dict[str, Any], seq: int | None
+    ) -> None:
+        async with self._sessions.begin() as session:
+            session.add(ShowEvent(show_id=show_id, seq=seq, kind=kind, payload=payload))
+
+    async def timeline(self, show_id: int) -> list[dict[str, Any]]:
+        async with self._sessions() as session:
+            rows = await session.scalars(
+                select(ShowEvent).where(ShowEvent.show_id == show_id).order_by(ShowEvent.id)
+            )
+            return [{"seq": r.seq, "kind": r.kind, "payload": r.payload, "at": r.at} for r in rows]
+
+    # Chat archive.
+
+    def add_messages(self, rows: Iterable[dict[str, Any]]) -> None:
+        """Queue messages for the next batch; never blocks the caller."""
+        self._pending.extend(rows)
+        if len(self._pending) >= BATCH:
+            self._wake.set()
+
+    def mark_deleted(self, show_id: int, message_id: int) -> None:
+        self._deleted.append((show_id, message_id, utcnow()))
+        self._wake.set()
+
+    async def flush(self) -> None:
+        async with self._lock:
+            rows, self._pending = self._pending, []
+            deleted, self._deleted = self._deleted, []
+            if not rows and not deleted:
+                return
+            try:
+                async with self._sessions.begin() as session:
+                    for start in range(0, len(rows), BATCH):
+                        await session.execute(insert(ChatMessage), rows[start : start + BATCH])
+                    for show_id, message_id, at in deleted:
+                        await session.execute(
+                            update(ChatMessage)
+                            .where(
+                                ChatMessage.show_id == show_id,
+                                ChatMessage.kind == "chat",
+                                ChatMessage.message_id == message_id,
+                            )
+                            .values(deleted_at=at)
+                        )
+            except Exception:
+                # Keep them for the next attempt rather than lose the archive.
+                log.exception("chat archive write failed; will retry", extra={"rows": len(rows)})
+                self._pending[:0] = rows
+                self._deleted[:0] = deleted
+
+    async def run(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self._interval)
+            self._wake.clear()
+            await self.flush()
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self.run(), name="chat-archive")
+
+    async def stop(self) -> None:
+        await cancel(self._task)
+        self._task = None
+        await self.flush()
+
+    async def chat_csv(self, show_id: int) -> str:
+        await self.flush()
+        out = io.StringIO()
+        writer = csv.writer(out)
+        writer.writerow(
+            ["sent_at", "kind", "message_id", "subject", "display_name", "text", "deleted"]
+        )
+        async with self._sessions() as session:
+            rows = await session.scalars(
+                select(ChatMessage)
+                .where(ChatMessage.show_id == show_id)
+                .order_by(ChatMessage.sent_at, ChatMessage.id)
+            )
+            for r in rows:
+                writer.writerow(
+                    [
+                        r.sent_at.isoformat(),
+                        r.kind,
+                        r.message_id,
+                        r.subject,
+                        _safe_cell(r.display_name),
+                        _safe_cell(r.text),
+                        "yes" if r.deleted_at is not None else "",
+                    ]
+                )
+        return out.getvalue()
+
+
+def _safe_cell(value: str) -> str:
+    # A cell starting with = + - @ is a formula to a spreadsheet: viewers write these texts.
+    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value

@@ -1,0 +1,444 @@
+"""The live room's use cases: join (snapshot or replay), chat, Q&A, reactions, pins and flash
+deals, moderation and the show's lifecycle. Transport-free: the socket layer calls these with
+the caller's `Seat` and turns answers and AppErrors into acks."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from core.errors import AppError, ErrorCode, not_found
+from core.identity import MembershipLookup, Principal, Role
+from live.room import rules
+from live.room.archive import Archive
+from live.room.fanout import Coalescer, Presence
+from live.room.store import Outcome, Replay, RoomStore, Snapshot, dumps, now_ms
+from live.shows.rules import Status
+from live.shows.service import ShowService
+
+log = logging.getLogger(__name__)
+
+
+class Products(Protocol):
+    async def public_products(
+        self, shop_id: int, product_ids: Sequence[int]
+    ) -> dict[int, dict[str, Any]]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    chat: tuple[int, int]  # messages per window (seconds)
+    question: tuple[int, int] = rules.QUESTION_RATE
+    reaction: tuple[int, int] = rules.REACTION_RATE
+
+
+@dataclass(frozen=True, slots=True)
+class Seat:
+    """One connection's place in a show: who it is and what role it has there."""
+
+    principal: Principal
+    show_id: int
+    shop_id: int
+    role: Role | None
+
+    @property
+    def staff(self) -> bool:
+        return rules.role_allows(self.role, rules.STAFF)
+
+    def user(self) -> dict[str, Any]:
+        user: dict[str, Any] = {
+            "subject": self.principal.subject,
+            "name": self.principal.display_name,
+        }
+        if self.role is not None:
+            user["role"] = self.role.value
+        return user
+
+
+RoomClosed = Callable[[int], Awaitable[None]]
+
+
+class RoomService:
+    def __init__(
+        self,
+        store: RoomStore,
+        shows: ShowService,
+        products: Products,
+        role_in: MembershipLookup,
+        archive: Archive,
+        coalescer: Coalescer,
+        presence: Presence,
+        limits: Limits,
+    ) -> None:
+        self._store = store
+        self._shows = shows
+        self._products = products
+        self._role_in = role_in
+        self._archive = archive
+        self._coalescer = coalescer
+        self._presence = presence
+        self._limits = limits
+        self._on_closed: list[RoomClosed] = []
+
+    def on_closed(self, callback: RoomClosed) -> None:
+        """Called after a show ends (the transport closes the room)."""
+        self._on_closed.append(callback)
+
+    # Joining.
+
+    async def _open(self, show_id: int) -> tuple[int, str]:
+        found = await self._store.shop_and_status(show_id)
+        if found is not None:
+            return found
+        show = await self._shows.public(show_id)  # not_found for an unknown show
+        started, ended = show["started_at"], show["ended_at"]
+        return await self._store.init(
+            show_id,
+            show["shop_id"],
+            show["status"],
+            show["currency"],
+            int(started.timestamp() * 1000) if started else None,
+            int(ended.timestamp() * 1000) if ended else None,
+        )
+
+    async def seat(self, principal: Principal, show_id: int) -> Seat:
+        shop_id, _ = await self._open(show_id)
+        role = None
+        if principal.account_id is not None:
+            role = await self._role_in(shop_id, principal.account_id)
+        return Seat(principal, show_id, shop_id, role)
+
+    async def join(self, seat: Seat, sid: str, since: int | None) -> dict[str, Any]:
+        """The join answer: a snapshot, or the frames missed since `since`."""
+        result = await self._store.join(seat.show_id, seat.principal.subject, sid, since)
+        if result is None:
+            raise AppError(ErrorCode.BANNED, "you were removed from this show")
+        self._presence.enter(seat.show_id)
+        answer: dict[str, Any] = {"show_id": seat.show_id, "server_time_ms": now_ms()}
+        if isinstance(result, Replay):
+            answer.update(seq=result.seq, replay=result.frames)
+            return answer
+        answer.update(seq=result.seq, stale=result.stale, snapshot=self._snapshot(seat, result))
+        return answer
+
+    def _snapshot(self, seat: Seat, snap: Snapshot) -> dict[str, Any]:
+        state = snap.state
+        pins = []
+        for pin in snap.pins:
+            if pin.get("deal") is not None:
+                left = snap.units.get(str(pin["product"]["id"]), 0)
+                pin = {**pin, "deal": {**pin["deal"], "units_left": left}}
+            pins.append(pin)
+        announcement = state.get("announcement")
+        return {
+            "status": state.get("status"),
+            "started_at_ms": _int_or_none(state.get("started_at_ms")),
+            "ended_at_ms": _int_or_none(state.get("ended_at_ms")),
+            "playback_url": state.get("playback_url"),
+            "pins": pins,
+            "chat": snap.chat,
+            "questions": snap.questions,
+            "viewers": snap.viewers,
+            "peak_viewers": int(state.get("peak", 0)),
+            "hearts": int(state.get("hearts", 0)),
+            "announcement": None if announcement is None else _loads(announcement),
+            "slow_mode_seconds": int(state.get("slow_mode", 0)),
+            "you": {
+                **seat.user(),
+                "timed_out_until_ms": snap.timed_out_until_ms,
+            },
+        }
+
+    async def leave(self, seat: Seat, sid: str) -> None:
+        self._presence.leave(seat.show_id)
+        try:
+            await self._store.leave(seat.show_id, seat.principal.subject, sid)
+        except Exception:
+            log.warning("leave not recorded", extra={"show_id": seat.show_id}, exc_info=True)
+
+    # Viewer actions.
+
+    def _gate_error(self, outcome: Outcome) -> AppError:
+        status, values = outcome.status, outcome.values
+        if status == "closed":
+            return AppError(ErrorCode.SHOW_CLOSED, "the show has ended")
+        if status == "banned":
+            return AppError(ErrorCode.BANNED, "you were removed from this show")
+        if status == "timed_out":
+            until = int(values[0])
+            return AppError(
+                ErrorCode.TIMED_OUT,
+                "a moderator timed you out",
+                details={"until_ms": until},
+                retry_after=max(1, (until - now_ms() + 999) // 1000),
+            )
+        if status == "blocked":
+            return AppError(
+                ErrorCode.BLOCKED_WORD,
+                f"the word {values[0]!r} is not allowed in this show",
+                field="text",
+            )
+        if status == "rate":
+            return AppError(
+                ErrorCode.RATE_LIMITED, "you are sending too fast", retry_after=int(values[0])
+            )
+        if status == "slow":
+            return AppError(
+                ErrorCode.SLOW_MODE, "slow mode is on; wait a moment", retry_after=int(values[0])
+            )
+        return AppError(ErrorCode.INTERNAL_ERROR, "internal error")
+
+    async def chat(self, seat: Seat, body: rules.Chat) -> dict[str, Any]:
+        outcome = await self._store.gate(
+            seat.show_id,
+            seat.principal.subject,
+            seat.staff,
+            self._limits.chat,
+            "chat",
+            rules.words_of(body.text),
+        )
+        if not outcome.ok:
+            raise self._gate_error(outcome)
+        message = {
+            "id": int(outcome.values[0]),
+            "user": seat.user(),
+            "text": body.text,
+            "ts": now_ms(),
+        }
+        self._coalescer.chat(seat.show_id, message)
+        return {"id": message["id"]}
+
+    async def ask(self, seat: Seat, body: rules.Ask) -> dict[str, Any]:
+        outcome = await self._store.gate(
+            seat.show_id,
+            seat.principal.subject,
+            seat.staff,
+            self._limits.question,
+            "ask",
+            rules.words_of(body.text),
+        )
+        if not outcome.ok:
+            raise self._gate_error(outcome)
+        qid, pinned = int(outcome.values[0]), outcome.values[1]
+        question = {
+            "id": qid,
+            "user": seat.user(),
+            "text": body.text,
+            "product_id": int(pinned) if pinned else None,
+            "ts": now_ms(),
+            "votes": 0,
+        }
+        await self._store.add_question(seat.show_id, question, rules.question_score(0, qid))
+        self._coalescer.question(seat.show_id, question)
+        return {"id": qid, "product_id": question["product_id"]}
+
+    async def vote(self, seat: Seat, body: rules.Vote) -> dict[str, Any]:
+        outcome = await self._store.vote(seat.show_id, seat.principal.subject, body.question_id)
+        if outcome.status == "missing":
+            raise not_found("question")
+        if outcome.status == "closed":
+            raise AppError(ErrorCode.CONFLICT, "this question is no longer open")
+        if outcome.status == "banned":
+            raise self._gate_error(outcome)
+        votes = int(outcome.values[0])
+        if outcome.ok:
+            self._coalescer.votes(seat.show_id, body.question_id, votes)
+        return {"id": body.question_id, "votes": votes, "counted": outcome.ok}
+
+    async def react(self, seat: Seat, body: rules.React) -> dict[str, Any]:
+        limit = (10**6, 1) if seat.staff else self._limits.reaction
+        outcome = await self._store.react(seat.show_id, seat.principal.subject, body.count, limit)
+        if not outcome.ok:
+            raise self._gate_error(outcome)
+        hearts = int(outcome.values[0])
+        self._coalescer.hearts(seat.show_id, hearts)
+        return {"hearts": hearts}
+
+    # Staff actions: each is checked here, then published at once.
+
+    async def pin(self, seat: Seat, body: rules.Pin) -> dict[str, Any]:
+        rules.require(seat.role, rules.STAFF, "pin products")
+        show = await self._shows.get(seat.shop_id, seat.show_id)
+        if body.product_id not in show["lineup"]:
+            raise AppError(
+                ErrorCode.VALIDATION_ERROR,
+                "only products of the show's lineup can be pinned",
+                field="product_id",
+            )
+        products = await self._products.public_products(seat.shop_id, [body.product_id])
+        product = products.get(body.product_id)
+        if product is None:
+            raise AppError(
+                ErrorCode.VALIDATION_ERROR,
+                "this product is no longer in the catalog",
+                field="product_id",
+            )
+        now = now_ms()
+        deal = None
+        if body.deal is not None:
+            rules.check_deal(body.deal, product["price"], now)
+            deal = body.deal.model_dump()
+        pin = {"product": product, "deal": deal, "pinned_at_ms": now}
+        event_pin = pin if deal is None else {**pin, "deal": {**deal, "units_left": deal["units"]}}
+        outcome = await self._store.pin(
+            seat.show_id,
+            body.product_id,
+            pin,
+            None if deal is None else deal["units"],
+            dumps([{"type": "pin", "pin": event_pin}]),
+        )
+        if outcome.status == "full":
+            raise AppError(
+                ErrorCode.CONFLICT, f"at most {rules.MAX_PINS} products can be pinned; unpin one"
+            )
+        self._closed_check(outcome)
+        seq = int(outcome.values[0])
+        await self._archive.record(
+            seat.show_id, "pin", {"product_id": body.product_id, "deal": deal}, seq
+        )
+        return {"seq": seq, "pin": event_pin}
+
+    async def unpin(self, seat: Seat, body: rules.Unpin) -> dict[str, Any]:
+        rules.require(seat.role, rules.STAFF, "unpin products")
+        outcome = await self._store.unpin(
+            seat.show_id,
+            body.product_id,
+            dumps([{"type": "unpin", "product_id": body.product_id}]),
+        )
+        if outcome.status == "missing":
+            raise not_found("pin")
+        seq = int(outcome.values[0])
+        await self._archive.record(seat.show_id, "unpin", {"product_id": body.product_id}, seq)
+        return {"seq": seq}
+
+    async def close_question(self, seat: Seat, body: rules.CloseQuestion) -> dict[str, Any]:
+        rules.require(seat.role, rules.STAFF, "answer or dismiss questions")
+        event = {"type": "question.closed", "id": body.question_id, "status": body.status}
+        outcome = await self._store.close_question(seat.show_id, body.question_id, dumps([event]))
+        if outcome.status == "missing":
+            raise not_found("question")
+        if outcome.status == "closed":
+            raise AppError(ErrorCode.CONFLICT, "this question is already closed")
+        seq, raw, votes = int(outcome.values[0]), outcome.values[1], int(outcome.values[2])
+        question = _loads(raw) if raw else {}
+        await self._archive.record(
+            seat.show_id,
+            f"question.{body.status}",
+            {
+                "id": body.question_id,
+                "text": question.get("text"),
+                "votes": votes,
+                "product_id": question.get("product_id"),
+            },
+            seq,
+        )
+        return {"seq": seq}
+
+    async def delete_message(self, seat: Seat, body: rules.DeleteMessage) -> dict[str, Any]:
+        rules.require(seat.role, rules.STAFF, "delete messages")
+        event = {"type": "chat.deleted", "id": body.message_id}
+        outcome = await self._store.delete_message(seat.show_id, body.message_id, dumps([event]))
+        if outcome.status == "missing":
+            raise not_found("message")
+        self._archive.mark_deleted(seat.show_id, body.message_id)
+        return {"seq": int(outcome.values[0])}
+
+    async def _not_staff(self, seat: Seat, subject: str) -> None:
+        if subject == seat.principal.subject:
+            raise AppError(ErrorCode.CONFLICT, "you cannot moderate yourself")
+        if subject.startswith("a:"):
+            role = await self._role_in(seat.shop_id, int(subject[2:]))
+            if rules.role_allows(role, rules.STAFF):
+                raise AppError(ErrorCode.FORBIDDEN, "the show's staff cannot be moderated")
+
+    async def timeout(self, seat: Seat, body: rules.Timeout) -> dict[str, Any]:
+        rules.require(seat.role, rules.STAFF, "time out viewers")
+        await self._not_staff(seat, body.subject)
+        until = now_ms() + body.minutes * 60_000
+        event = {"type": "user.timed_out", "subject": body.subject, "until_ms": until}
+        outcome = await self._store.timeout(seat.show_id, body.subject, until, dumps([event]))
+        return {"seq": int(outcome.values[0]), "until_ms": until}
+
+    async def ban(self, seat: Seat, body: rules.Ban) -> tuple[dict[str, Any], list[str]]:
+        """Returns the answer and the banned viewer's connections, for the transport to close."""
+        rules.require(seat.role, rules.STAFF, "ban viewers")
+        await self._not_staff(seat, body.subject)
+        event = {"type": "user.banned", "subject": body.subject}
+        outcome = await self._store.ban(seat.show_id, body.subject, dumps([event]))
+        seq, sids = int(outcome.values[0]), [str(s) for s in outcome.values[1]]
+        await self._archive.record(seat.show_id, "ban", {"subject": body.subject}, seq)
+        return {"seq": seq}, sids
+
+    async def announce(self, seat: Seat, body: rules.Announce) -> dict[str, Any]:
+        rules.require(seat.role, rules.STAFF, "pin announcements")
+        announcement = None
+        if body.text is not None:
+            announcement = {"text": body.text, "at_ms": now_ms(), "by": seat.user()}
+        event = {"type": "announcement", "announcement": announcement}
+        outcome = await self._store.set_state(
+            seat.show_id,
+            "announcement",
+            "" if announcement is None else dumps(announcement),
+            dumps([event]),
+        )
+        self._closed_check(outcome)
+        return {"seq": int(outcome.values[0])}
+
+    async def slow_mode(self, seat: Seat, body: rules.SlowMode) -> dict[str, Any]:
+        rules.require(seat.role, rules.STAFF, "set slow mode")
+        event = {"type": "slow_mode", "seconds": body.seconds}
+        outcome = await self._store.set_state(
+            seat.show_id, "slow_mode", str(body.seconds) if body.seconds else "", dumps([event])
+        )
+        self._closed_check(outcome)
+        return {"seq": int(outcome.values[0])}
+
+    async def blocked_words(self, seat: Seat, body: rules.BlockedWords) -> dict[str, Any]:
+        rules.require(seat.role, rules.STAFF, "set blocked words")
+        await self._store.set_blocked(seat.show_id, body.words)
+        return {"words": await self._store.blocked(seat.show_id)}
+
+    def _closed_check(self, outcome: Outcome) -> None:
+        if outcome.status == "closed":
+            raise AppError(ErrorCode.SHOW_CLOSED, "the show has ended")
+
+    # Lifecycle.
+
+    async def start(self, seat: Seat) -> dict[str, Any]:
+        rules.require(seat.role, rules.HOSTS, "start the show")
+        return await self.set_status(seat.shop_id, seat.show_id, Status.LIVE)
+
+    async def end(self, seat: Seat) -> dict[str, Any]:
+        rules.require(seat.role, rules.HOSTS, "end the show")
+        return await self.set_status(seat.shop_id, seat.show_id, Status.ENDED)
+
+    async def set_status(self, shop_id: int, show_id: int, target: Status) -> dict[str, Any]:
+        """Move the show (database first, the state machine decides), then tell the room."""
+        show = await self._shows.transition(shop_id, show_id, target)
+        await self._open(show_id)
+        at = now_ms()
+        field = "started_at_ms" if target is Status.LIVE else "ended_at_ms"
+        event: dict[str, Any] = {"type": "status", "status": target.value, field: at}
+        if target is Status.ENDED:
+            event["final"] = await self._final_stats(show_id)
+        outcome = await self._store.status(show_id, target.value, field, at, dumps([event]))
+        seq = int(outcome.values[0]) if outcome.ok else None
+        await self._archive.record(show_id, f"status.{target.value}", {field: at}, seq)
+        if target is Status.ENDED:
+            for callback in self._on_closed:
+                await callback(show_id)
+        return show
+
+    async def _final_stats(self, show_id: int) -> dict[str, Any]:
+        return await self._store.totals(show_id)
+
+
+def _int_or_none(value: str | None) -> int | None:
+    return None if value is None else int(value)
+
+
+def _loads(raw: str) -> Any:
+    return json.loads(raw)

@@ -1,0 +1,280 @@
+"""Socket.IO transport of the live room: connect with a token, one show per connection, every
+event validated and answered with an ack. Thin: parse, find the caller's seat, call the service.
+
+Delivery of room frames goes through python-socketio's Redis manager. `RoomManager` keeps the
+manager's protocol and only replaces how a frame reaches this node's viewers: the packet is
+encoded once and put straight on each viewer's Engine.IO queue (no task per recipient), a
+viewer whose queue is full is dropped (it reconnects and recovers by `seq`), and a viewer that
+is joining has frames held until its join answer has been queued, so it sees each seq once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import socketio
+from engineio import packet as eio_packet
+from pydantic import BaseModel
+from socketio import packet as sio_packet
+
+from core.errors import AppError, ErrorCode
+from core.identity import Principal
+from core.web import parse
+from live.room import rules
+from live.room.service import RoomService, Seat
+from live.room.store import FRAME_EVENT, room_name
+
+log = logging.getLogger(__name__)
+
+NAMESPACE = "/"
+
+
+class RoomManager(socketio.AsyncRedisManager):  # type: ignore[misc]
+    def __init__(self, url: str, channel: str, queue_limit: int, **kwargs: Any) -> None:
+        super().__init__(url, channel=channel, **kwargs)
+        self.queue_limit = queue_limit
+        self._held: dict[str, list[tuple[int, eio_packet.Packet]]] = {}
+        self._dropping: set[str] = set()
+        self.frames_delivered = 0
+        self.packets_queued = 0
+        self.slow_dropped = 0
+
+    async def _handle_emit(self, message: dict[str, Any]) -> None:
+        data = message.get("data")
+        if (
+            message.get("event") == FRAME_EVENT
+            and message.get("callback") is None
+            and not message.get("binary")
+            and isinstance(data, list)
+            and len(data) == 1
+            and isinstance(data[0], dict)
+        ):
+            self.deliver(str(message.get("room")), data[0])
+            return
+        await super()._handle_emit(message)
+
+    def deliver(self, room: str, frame: dict[str, Any]) -> None:
+        pkt = self.server.packet_class(
+            sio_packet.EVENT, namespace=NAMESPACE, data=[FRAME_EVENT, frame]
+        )
+        # One Engine.IO packet for every viewer: it caches its encoding after the first send.
+        eio_pkt = eio_packet.Packet(eio_packet.MESSAGE, pkt.encode())
+        seq = int(frame.get("seq", 0))
+        self.frames_delivered += 1
+        for sid, eio_sid in self.get_participants(NAMESPACE, room):
+            held = self._held.get(sid)
+            if held is not None:
+                held.append((seq, eio_pkt))
+            else:
+                self._push(sid, eio_sid, eio_pkt)
+
+    def _push(self, sid: str, eio_sid: str, pkt: eio_packet.Packet) -> None:
+        socket = self.server.eio.sockets.get(eio_sid)
+        if socket is None or socket.closed or sid in self._dropping:
+            return
+        if socket.queue.qsize() >= self.queue_limit:
+            self.slow_dropped += 1
+            self._dropping.add(sid)
+            log.warning("slow consumer dropped", extra={"sid": sid})
+            self.server.start_background_task(self._drop, sid)
+            return
+        socket.queue.put_nowait(pkt)
+        self.packets_queued += 1
+
+    async def _drop(self, sid: str) -> None:
+        try:
+            await self.server.disconnect(sid, namespace=NAMESPACE)
+        finally:
+            self._dropping.discard(sid)
+
+    def hold(self, sid: str) -> None:
+        self._held[sid] = []
+
+    def release(self, sid: str, after_seq: int | None) -> None:
+        """Send what arrived while `sid` was joining, skipping what its answer already holds."""
+        held = self._held.pop(sid, None)
+        if not held:
+            return
+        eio_sid = self.eio_sid_from_sid(sid, NAMESPACE)
+        if eio_sid is None:
+            return
+        for seq, pkt in held:
+            if after_seq is None or seq > after_seq:
+                self._push(sid, eio_sid, pkt)
+
+
+@dataclass
+class _Conn:
+    principal: Principal
+    ip: str
+    seat: Seat | None = None
+
+
+Handler = Callable[[Seat, Any], Awaitable[dict[str, Any]]]
+
+
+class RoomSocket:
+    def __init__(
+        self,
+        sio: socketio.AsyncServer,
+        manager: RoomManager,
+        service: RoomService,
+        verify: Callable[[str], Principal | None],
+        ip_of: Callable[[dict[str, Any]], str],
+        sockets_per_ip: int,
+    ) -> None:
+        self.sio = sio
+        self.manager = manager
+        self.service = service
+        self._verify = verify
+        self._ip_of = ip_of
+        self._per_ip_limit = sockets_per_ip
+        self._conns: dict[str, _Conn] = {}
+        self._per_ip: dict[str, int] = defaultdict(int)
+        events: dict[str, tuple[type[BaseModel], Handler]] = {
+            "chat": (rules.Chat, service.chat),
+            "ask": (rules.Ask, service.ask),
+            "vote": (rules.Vote, service.vote),
+            "react": (rules.React, service.react),
+            "pin": (rules.Pin, service.pin),
+            "unpin": (rules.Unpin, service.unpin),
+            "question.close": (rules.CloseQuestion, service.close_question),
+            "chat.delete": (rules.DeleteMessage, service.delete_message),
+            "user.timeout": (rules.Timeout, service.timeout),
+            "user.ban": (rules.Ban, self._ban),
+            "announce": (rules.Announce, service.announce),
+            "slow_mode": (rules.SlowMode, service.slow_mode),
+            "blocked_words": (rules.BlockedWords, service.blocked_words),
+            "show.start": (rules.Empty, lambda seat, _: service.start(seat)),
+            "show.end": (rules.Empty, lambda seat, _: service.end(seat)),
+        }
+        sio.on("connect", self.connect)
+        sio.on("disconnect", self.disconnect)
+        sio.on("join", self.join)
+        sio.on("leave", self.leave)
+        sio.on("*", self.unknown)
+        for name, (schema, handler) in events.items():
+            sio.on(name, self._event(name, schema, handler))
+
+    @property
+    def connections(self) -> int:
+        return len(self._conns)
+
+    # Connection.
+
+    async def connect(self, sid: str, environ: dict[str, Any], auth: Any) -> None:
+        token = auth.get("token") if isinstance(auth, dict) else None
+        principal = self._verify(token) if isinstance(token, str) else None
+        if principal is None:
+            raise socketio.exceptions.ConnectionRefusedError(
+                _error(AppError(ErrorCode.UNAUTHENTICATED, "send a valid token in auth.token"))
+            )
+        ip = self._ip_of(environ)
+        if self._per_ip[ip] >= self._per_ip_limit:
+            raise socketio.exceptions.ConnectionRefusedError(
+                _error(AppError(ErrorCode.RATE_LIMITED, "too many connections from this address"))
+            )
+        self._per_ip[ip] += 1
+        self._conns[sid] = _Conn(principal, ip)
+
+    async def disconnect(self, sid: str, reason: Any = None) -> None:
+        conn = self._conns.pop(sid, None)
+        if conn is None:
+            return
+        self._per_ip[conn.ip] -= 1
+        if self._per_ip[conn.ip] <= 0:
+            del self._per_ip[conn.ip]
+        if conn.seat is not None:
+            await self.service.leave(conn.seat, sid)
+
+    # Events.
+
+    async def join(self, sid: str, *args: Any) -> dict[str, Any]:
+        conn = self._conns.get(sid)
+        if conn is None:
+            return _error(AppError(ErrorCode.UNAUTHENTICATED, "not connected"))
+        try:
+            body = parse(rules.Join, _one(args))
+            seat = await self.service.seat(conn.principal, body.show_id)
+            await self._vacate(sid, conn)
+            room = room_name(body.show_id)
+            # Hold live frames first, then enter the room, then read: nothing published after
+            # the read is missed, and nothing in the answer is sent twice.
+            self.manager.hold(sid)
+            await self.sio.enter_room(sid, room)
+            try:
+                answer = await self.service.join(seat, sid, body.since)
+            except BaseException:
+                self.manager.release(sid, 2**63)
+                await self.sio.leave_room(sid, room)
+                raise
+            conn.seat = seat
+            # The ack is queued right after this handler returns, before the loop runs the
+            # callback: held frames follow the answer.
+            asyncio.get_running_loop().call_soon(self.manager.release, sid, answer["seq"])
+            return {"ok": True, **answer}
+        except AppError as err:
+            return _error(err)
+        except Exception:
+            log.exception("join failed", extra={"sid": sid})
+            return _error(AppError(ErrorCode.INTERNAL_ERROR, "internal error"))
+
+    async def _vacate(self, sid: str, conn: _Conn) -> None:
+        if conn.seat is not None:
+            seat, conn.seat = conn.seat, None
+            await self.sio.leave_room(sid, room_name(seat.show_id))
+            await self.service.leave(seat, sid)
+
+    async def leave(self, sid: str, *args: Any) -> dict[str, Any]:
+        conn = self._conns.get(sid)
+        if conn is None or conn.seat is None:
+            return _error(AppError(ErrorCode.NOT_JOINED, "join a show first"))
+        await self._vacate(sid, conn)
+        return {"ok": True}
+
+    async def unknown(self, event: str, sid: str, *args: Any) -> dict[str, Any]:
+        return _error(AppError(ErrorCode.UNKNOWN_EVENT, f"unknown event {str(event)[:60]!r}"))
+
+    def _event(
+        self, name: str, schema: type[BaseModel], handler: Handler
+    ) -> Callable[..., Awaitable[dict[str, Any]]]:
+        async def on_event(sid: str, *args: Any) -> dict[str, Any]:
+            conn = self._conns.get(sid)
+            try:
+                if conn is None or conn.seat is None:
+                    raise AppError(ErrorCode.NOT_JOINED, "join a show first")
+                body = parse(schema, _one(args, empty_ok=schema is rules.Empty))
+                return {"ok": True, **await handler(conn.seat, body)}
+            except AppError as err:
+                return _error(err)
+            except Exception:
+                log.exception("event failed", extra={"event": name, "sid": sid})
+                return _error(AppError(ErrorCode.INTERNAL_ERROR, "internal error"))
+
+        return on_event
+
+    async def _ban(self, seat: Seat, body: rules.Ban) -> dict[str, Any]:
+        answer, sids = await self.service.ban(seat, body)
+        for banned_sid in sids:
+            await self.sio.disconnect(banned_sid)
+        return answer
+
+
+def _one(args: tuple[Any, ...], empty_ok: bool = False) -> Any:
+    if empty_ok and not args:
+        return {}
+    if len(args) != 1:
+        raise AppError(ErrorCode.VALIDATION_ERROR, "send exactly one JSON object as the payload")
+    return args[0]
+
+
+def _error(err: AppError) -> dict[str, Any]:
+    error = err.to_dict()
+    if err.retry_after:
+        error["retry_after"] = err.retry_after
+    return {"ok": False, "error": error}

@@ -1,0 +1,611 @@
+"""A show's live room in Redis: every change is one Lua script, and every broadcast is numbered
+and published by the same script that changes the state.
+
+One script call assigns the next `seq`, appends the frame to the show's stream (kept for
+recovery, trimmed to about `replay_frames`) and PUBLISHes it on python-socketio's Redis manager
+channel in the manager's own JSON message format. So the state a snapshot reads, the seq it
+reports and the order frames reach every node (Redis pub/sub keeps publish order) always agree,
+whichever node made the change. Keys of one show share the hash tag `{<show id>}`.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.commands.core import AsyncScript
+
+from live.room.rules import MAX_PINS, RECENT_CHAT, TOP_QUESTIONS
+
+FRAME_EVENT = "frame"
+
+# ARGV[1..5] of every script: show id, now (ms), stream length to keep, manager channel, room.
+_PRELUDE = """
+local base = KEYS[1]
+local function publish(events)
+  local seq = redis.call('INCR', base .. 'seq')
+  local frame = '{"show_id":' .. ARGV[1] .. ',"seq":' .. seq .. ',"t":' .. ARGV[2]
+    .. ',"events":' .. events .. '}'
+  redis.call('XADD', base .. 'log', 'MAXLEN', '~', ARGV[3], seq .. '-0', 'f', frame)
+  redis.call('PUBLISH', ARGV[4], '{"method":"emit","event":"frame","data":[' .. frame
+    .. '],"binary":false,"namespace":"/","room":"' .. ARGV[5]
+    .. '","skip_sid":null,"callback":null,"host_id":"room"}')
+  return seq
+end
+local function banned(subject)
+  return redis.call('SISMEMBER', base .. 'bans', subject) == 1
+end
+local function timed_out(subject)
+  local untl = tonumber(redis.call('HGET', base .. 'timeouts', subject) or '0')
+  if untl > tonumber(ARGV[2]) then return untl end
+  if untl > 0 then redis.call('HDEL', base .. 'timeouts', subject) end
+  return nil
+end
+local function over_rate(key, limit, window)
+  local n = redis.call('INCR', key)
+  if n == 1 then redis.call('EXPIRE', key, window) end
+  if n > tonumber(limit) then return math.max(redis.call('TTL', key), 1) end
+  return nil
+end
+local function viewers()
+  local now = tonumber(ARGV[2])
+  local total = 0
+  local entries = redis.call('HGETALL', base .. 'presence')
+  for i = 1, #entries, 2 do
+    local count, expires = string.match(entries[i + 1], '^(%d+):(%d+)$')
+    if tonumber(expires) > now then
+      total = total + tonumber(count)
+    else
+      redis.call('HDEL', base .. 'presence', entries[i])
+    end
+  end
+  return total
+end
+local RANK = {scheduled = 1, live = 2, ended = 3}
+local function set_status(status)
+  local current = redis.call('HGET', base .. 'state', 'status')
+  if current and RANK[current] >= RANK[status] then return false end
+  redis.call('HSET', base .. 'state', 'status', status)
+  return true
+end
+"""
+
+_INIT = """
+redis.call('HSETNX', base .. 'state', 'shop_id', ARGV[6])
+redis.call('HSETNX', base .. 'state', 'currency', ARGV[8])
+set_status(ARGV[7])
+if ARGV[9] ~= '' then redis.call('HSETNX', base .. 'state', 'started_at_ms', ARGV[9]) end
+if ARGV[10] ~= '' then redis.call('HSETNX', base .. 'state', 'ended_at_ms', ARGV[10]) end
+return redis.call('HMGET', base .. 'state', 'shop_id', 'status')
+"""
+
+_JOIN = """
+local subject, sid, since = ARGV[6], ARGV[7], ARGV[8]
+if banned(subject) then return {'banned'} end
+redis.call('PFADD', base .. 'uniq', subject)
+redis.call('SADD', base .. 'sids:' .. subject, sid)
+local seq = tonumber(redis.call('GET', base .. 'seq') or '0')
+local stale = 0
+if since ~= '' then
+  since = tonumber(since)
+  if since == seq then return {'replay', seq, {}} end
+  if since < seq then
+    local first = redis.call('XRANGE', base .. 'log', '-', '+', 'COUNT', 1)
+    if #first > 0 and tonumber(string.match(first[1][1], '^(%d+)')) <= since + 1 then
+      local frames = {}
+      for _, entry in ipairs(redis.call('XRANGE', base .. 'log', (since + 1) .. '-0', '+')) do
+        frames[#frames + 1] = entry[2][2]
+      end
+      return {'replay', seq, frames}
+    end
+  end
+  stale = 1
+end
+local qids = redis.call('ZREVRANGE', base .. 'qrank', 0, tonumber(ARGV[10]) - 1)
+local questions, votes = {}, {}
+if #qids > 0 then
+  questions = redis.call('HMGET', base .. 'q', unpack(qids))
+  votes = redis.call('HMGET', base .. 'qvotes', unpack(qids))
+end
+return {
+  'snapshot', seq, stale,
+  redis.call('HGETALL', base .. 'state'),
+  redis.call('HGETALL', base .. 'pins'),
+  redis.call('HGETALL', base .. 'units'),
+  redis.call('LRANGE', base .. 'chat', 0, tonumber(ARGV[9]) - 1),
+  questions, votes, viewers(),
+  redis.call('HGET', base .. 'timeouts', subject) or false
+}
+"""
+
+_LEAVE = """
+redis.call('SREM', base .. 'sids:' .. ARGV[6], ARGV[7])
+return 1
+"""
+
+# ARGV: subject, exempt, rate limit, rate window, kind (chat|ask), then the message's words.
+_GATE = """
+local subject, exempt = ARGV[6], ARGV[7]
+if redis.call('HGET', base .. 'state', 'status') == 'ended' then return {'closed'} end
+if banned(subject) then return {'banned'} end
+local untl = timed_out(subject)
+if untl then return {'timed_out', untl} end
+for i = 11, #ARGV do
+  if redis.call('SISMEMBER', base .. 'blocked', ARGV[i]) == 1 then return {'blocked', ARGV[i]} end
+end
+if exempt == '0' then
+  local wait = over_rate(base .. 'rl:' .. ARGV[10] .. ':' .. subject, ARGV[8], ARGV[9])
+  if wait then return {'rate', wait} end
+  if ARGV[10] == 'chat' then
+    local slow = tonumber(redis.call('HGET', base .. 'state', 'slow_mode') or '0')
+    if slow > 0 then
+      local key = base .. 'slow:' .. subject
+      if not redis.call('SET', key, '1', 'PX', slow * 1000, 'NX') then
+        return {'slow', math.max(math.ceil(redis.call('PTTL', key) / 1000), 1)}
+      end
+    end
+  end
+end
+if ARGV[10] == 'chat' then return {'ok', redis.call('INCR', base .. 'msgid')} end
+local qid = redis.call('INCR', base .. 'qid')
+local pinned = redis.call('HGET', base .. 'state', 'last_pin')
+return {'ok', qid, pinned or false}
+"""
+
+# ARGV: question id, question JSON, score.
+_ADD_QUESTION = """
+redis.call('HSET', base .. 'q', ARGV[6], ARGV[7])
+redis.call('HSET', base .. 'qvotes', ARGV[6], 0)
+redis.call('ZADD', base .. 'qrank', ARGV[8], ARGV[6])
+return 1
+"""
+
+# ARGV: subject, question id.
+_VOTE = """
+local subject, qid = ARGV[6], ARGV[7]
+if banned(subject) then return {'banned'} end
+if not redis.call('ZSCORE', base .. 'qrank', qid) then
+  if redis.call('HEXISTS', base .. 'q', qid) == 1 then return {'closed'} end
+  return {'missing'}
+end
+if redis.call('SADD', base .. 'qv:' .. qid, subject) == 0 then
+  return {'same', tonumber(redis.call('HGET', base .. 'qvotes', qid))}
+end
+local votes = redis.call('HINCRBY', base .. 'qvotes', qid, 1)
+redis.call('ZADD', base .. 'qrank', votes * 4294967296 + (4294967295 - tonumber(qid)), qid)
+return {'ok', votes}
+"""
+
+# ARGV: question id, events.
+_CLOSE_QUESTION = """
+if redis.call('ZREM', base .. 'qrank', ARGV[6]) == 0 then
+  if redis.call('HEXISTS', base .. 'q', ARGV[6]) == 1 then return {'closed'} end
+  return {'missing'}
+end
+return {'ok', publish(ARGV[7]), redis.call('HGET', base .. 'q', ARGV[6]),
+  tonumber(redis.call('HGET', base .. 'qvotes', ARGV[6]) or '0')}
+"""
+
+# ARGV: subject, count, rate limit, rate window.
+_REACT = """
+local subject = ARGV[6]
+if redis.call('HGET', base .. 'state', 'status') == 'ended' then return {'closed'} end
+if banned(subject) then return {'banned'} end
+local wait = over_rate(base .. 'rl:react:' .. subject, ARGV[8], ARGV[9])
+if wait then return {'rate', wait} end
+return {'ok', redis.call('HINCRBY', base .. 'state', 'hearts', ARGV[7])}
+"""
+
+# ARGV: product id, pin JSON, units ('' for no deal), events, max pins.
+_PIN = """
+local pid = ARGV[6]
+if redis.call('HGET', base .. 'state', 'status') == 'ended' then return {'closed'} end
+if redis.call('HEXISTS', base .. 'pins', pid) == 0
+    and redis.call('HLEN', base .. 'pins') >= tonumber(ARGV[10]) then
+  return {'full'}
+end
+redis.call('HSET', base .. 'pins', pid, ARGV[7])
+if ARGV[8] ~= '' then
+  redis.call('HSET', base .. 'units', pid, ARGV[8])
+else
+  redis.call('HDEL', base .. 'units', pid)
+end
+redis.call('HSET', base .. 'state', 'last_pin', pid)
+return {'ok', publish(ARGV[9])}
+"""
+
+# ARGV: product id, events.
+_UNPIN = """
+local pid = ARGV[6]
+if redis.call('HDEL', base .. 'pins', pid) == 0 then return {'missing'} end
+redis.call('HDEL', base .. 'units', pid)
+if redis.call('HGET', base .. 'state', 'last_pin') == pid then
+  local left = redis.call('HKEYS', base .. 'pins')
+  if #left > 0 then
+    redis.call('HSET', base .. 'state', 'last_pin', left[#left])
+  else
+    redis.call('HDEL', base .. 'state', 'last_pin')
+  end
+end
+return {'ok', publish(ARGV[7])}
+"""
+
+# ARGV: message id, events.
+_DELETE_MESSAGE = """
+local id = tonumber(ARGV[6])
+if id > tonumber(redis.call('GET', base .. 'msgid') or '0') then return {'missing'} end
+local prefix = '{"id":' .. ARGV[6] .. ','
+for _, item in ipairs(redis.call('LRANGE', base .. 'chat', 0, -1)) do
+  if string.sub(item, 1, #prefix) == prefix then
+    redis.call('LREM', base .. 'chat', 1, item)
+    break
+  end
+end
+redis.call('SADD', base .. 'deleted', ARGV[6])
+return {'ok', publish(ARGV[7])}
+"""
+
+# ARGV: subject, until (ms), events.
+_TIMEOUT = """
+redis.call('HSET', base .. 'timeouts', ARGV[6], ARGV[7])
+return {'ok', publish(ARGV[8])}
+"""
+
+# ARGV: subject, events.
+_BAN = """
+redis.call('SADD', base .. 'bans', ARGV[6])
+redis.call('HDEL', base .. 'timeouts', ARGV[6])
+local sids = redis.call('SMEMBERS', base .. 'sids:' .. ARGV[6])
+return {'ok', publish(ARGV[7]), sids}
+"""
+
+# ARGV: state field, value ('' deletes it), events.
+_SET_STATE = """
+if redis.call('HGET', base .. 'state', 'status') == 'ended' then return {'closed'} end
+if ARGV[7] == '' then
+  redis.call('HDEL', base .. 'state', ARGV[6])
+else
+  redis.call('HSET', base .. 'state', ARGV[6], ARGV[7])
+end
+return {'ok', publish(ARGV[8])}
+"""
+
+# ARGV: the words.
+_BLOCKED = """
+redis.call('DEL', base .. 'blocked')
+for i = 6, #ARGV do redis.call('SADD', base .. 'blocked', ARGV[i]) end
+return 1
+"""
+
+# ARGV: status, timestamp field, timestamp, events, ttl after the end (seconds).
+_STATUS = """
+if not set_status(ARGV[6]) then return {'same'} end
+redis.call('HSET', base .. 'state', ARGV[7], ARGV[8])
+local seq = publish(ARGV[9])
+if ARGV[6] == 'ended' then
+  -- After the final frame, on the same channel: every node empties the room in that order.
+  redis.call('PUBLISH', ARGV[4], '{"method":"close_room","room":"' .. ARGV[5]
+    .. '","namespace":"/","host_id":"room"}')
+  for _, name in ipairs({'seq', 'log', 'state', 'pins', 'units', 'chat', 'msgid', 'q', 'qvotes',
+      'qrank', 'qid', 'presence', 'uniq', 'bans', 'timeouts', 'blocked', 'deleted'}) do
+    redis.call('EXPIRE', base .. name, ARGV[10])
+  end
+end
+return {'ok', seq}
+"""
+
+# ARGV: how many recent chat messages to keep, the frame's chat messages, events (last).
+_FLUSH = """
+for i = 7, #ARGV - 1 do redis.call('LPUSH', base .. 'chat', ARGV[i]) end
+if #ARGV > 7 then redis.call('LTRIM', base .. 'chat', 0, tonumber(ARGV[6]) - 1) end
+return publish(ARGV[#ARGV])
+"""
+
+# ARGV: node id, local viewer count, entry lifetime (ms), stats interval (ms).
+_PRESENCE = """
+local now = tonumber(ARGV[2])
+if tonumber(ARGV[7]) > 0 then
+  redis.call('HSET', base .. 'presence', ARGV[6], ARGV[7] .. ':' .. (now + tonumber(ARGV[8])))
+else
+  redis.call('HDEL', base .. 'presence', ARGV[6])
+end
+if not redis.call('SET', base .. 'statslock', ARGV[6], 'PX', ARGV[9], 'NX') then
+  return {'skip'}
+end
+if redis.call('HGET', base .. 'state', 'status') == 'ended' then return {'skip'} end
+local total = viewers()
+local peak = tonumber(redis.call('HGET', base .. 'state', 'peak') or '0')
+if total > peak then
+  peak = total
+  redis.call('HSET', base .. 'state', 'peak', peak)
+end
+local stats = '{"type":"stats","viewers":' .. total .. ',"peak":' .. peak .. ',"unique":'
+  .. redis.call('PFCOUNT', base .. 'uniq') .. ',"hearts":'
+  .. (redis.call('HGET', base .. 'state', 'hearts') or '0') .. '}'
+if redis.call('HGET', base .. 'state', 'last_stats') == stats then return {'same'} end
+redis.call('HSET', base .. 'state', 'last_stats', stats)
+return {'ok', publish('[' .. stats .. ']')}
+"""
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def room_name(show_id: int) -> str:
+    return f"show:{show_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What a script answered: a status word and its values."""
+
+    status: str
+    values: tuple[Any, ...]
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    seq: int
+    stale: bool
+    state: dict[str, str]
+    pins: list[dict[str, Any]]
+    units: dict[str, int]
+    chat: list[dict[str, Any]]
+    questions: list[dict[str, Any]]
+    viewers: int
+    timed_out_until_ms: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Replay:
+    seq: int
+    frames: list[dict[str, Any]]
+
+
+class RoomStore:
+    def __init__(
+        self, redis: Redis, prefix: str, channel: str, replay_frames: int, ended_ttl: int = 86400
+    ) -> None:
+        self._redis = redis
+        self._prefix = prefix
+        self._channel = channel
+        self._replay = replay_frames
+        self._ended_ttl = ended_ttl
+
+        def script(body: str) -> AsyncScript:
+            return redis.register_script(_PRELUDE + body)
+
+        self._init = script(_INIT)
+        self._join = script(_JOIN)
+        self._leave = script(_LEAVE)
+        self._gate = script(_GATE)
+        self._add_question = script(_ADD_QUESTION)
+        self._vote = script(_VOTE)
+        self._close_question = script(_CLOSE_QUESTION)
+        self._react = script(_REACT)
+        self._pin = script(_PIN)
+        self._unpin = script(_UNPIN)
+        self._delete_message = script(_DELETE_MESSAGE)
+        self._timeout = script(_TIMEOUT)
+        self._ban = script(_BAN)
+        self._set_state = script(_SET_STATE)
+        self._blocked = script(_BLOCKED)
+        self._status = script(_STATUS)
+        self._flush = script(_FLUSH)
+        self._presence = script(_PRESENCE)
+
+    @property
+    def channel(self) -> str:
+        return self._channel
+
+    def _base(self, show_id: int) -> str:
+        return f"{self._prefix}show:{{{show_id}}}:"
+
+    def _args(self, show_id: int, *rest: object) -> list[Any]:
+        return [
+            show_id,
+            now_ms(),
+            self._replay,
+            self._channel,
+            room_name(show_id),
+            *rest,
+        ]
+
+    async def _run(
+        self, script: AsyncScript, show_id: int, *args: object, client: Any = None
+    ) -> Any:
+        return await script(
+            keys=[self._base(show_id)], args=self._args(show_id, *args), client=client
+        )
+
+    async def _outcome(self, script: AsyncScript, show_id: int, *args: object) -> Outcome:
+        raw = await self._run(script, show_id, *args)
+        return Outcome(str(raw[0]), tuple(raw[1:]))
+
+    # Room set-up and membership.
+
+    async def init(
+        self,
+        show_id: int,
+        shop_id: int,
+        status: str,
+        currency: str,
+        started_at_ms: int | None,
+        ended_at_ms: int | None,
+    ) -> tuple[int, str]:
+        shop, current = await self._run(
+            self._init,
+            show_id,
+            shop_id,
+            status,
+            currency,
+            "" if started_at_ms is None else started_at_ms,
+            "" if ended_at_ms is None else ended_at_ms,
+        )
+        return int(shop), str(current)
+
+    async def shop_and_status(self, show_id: int) -> tuple[int, str] | None:
+        shop, status = await self._redis.hmget(self._base(show_id) + "state", ["shop_id", "status"])
+        if shop is None or status is None:
+            return None
+        return int(shop), str(status)
+
+    async def join(
+        self, show_id: int, subject: str, sid: str, since: int | None
+    ) -> Snapshot | Replay | None:
+        """A snapshot, or the frames after `since`; None when the subject is banned."""
+        raw = await self._run(
+            self._join,
+            show_id,
+            subject,
+            sid,
+            "" if since is None else since,
+            RECENT_CHAT,
+            TOP_QUESTIONS,
+        )
+        kind = raw[0]
+        if kind == "banned":
+            return None
+        if kind == "replay":
+            return Replay(int(raw[1]), [json.loads(f) for f in raw[2]])
+        _, seq, stale, state, pins, units, chat, questions, votes, viewers, timeout = raw
+        state_map = _pairs(state)
+        ranked = []
+        for q_json, n in zip(questions, votes, strict=True):
+            if q_json is not None:
+                ranked.append({**json.loads(q_json), "votes": int(n or 0)})
+        pin_list = sorted(
+            (json.loads(v) for v in _pairs(pins).values()), key=lambda p: p["pinned_at_ms"]
+        )
+        return Snapshot(
+            seq=int(seq),
+            stale=bool(stale),
+            state=state_map,
+            pins=pin_list[:MAX_PINS],
+            units={k: int(v) for k, v in _pairs(units).items()},
+            chat=[json.loads(c) for c in reversed(chat)],
+            questions=ranked,
+            viewers=int(viewers),
+            timed_out_until_ms=int(timeout) if timeout else None,
+        )
+
+    async def leave(self, show_id: int, subject: str, sid: str) -> None:
+        await self._run(self._leave, show_id, subject, sid)
+
+    # Viewer actions.
+
+    async def gate(
+        self,
+        show_id: int,
+        subject: str,
+        exempt: bool,
+        limit: tuple[int, int],
+        kind: str,
+        words: list[str],
+    ) -> Outcome:
+        return await self._outcome(
+            self._gate, show_id, subject, int(exempt), limit[0], limit[1], kind, *words
+        )
+
+    async def add_question(self, show_id: int, question: dict[str, Any], score: float) -> None:
+        await self._run(self._add_question, show_id, question["id"], dumps(question), score)
+
+    async def vote(self, show_id: int, subject: str, question_id: int) -> Outcome:
+        return await self._outcome(self._vote, show_id, subject, question_id)
+
+    async def react(
+        self, show_id: int, subject: str, count: int, limit: tuple[int, int]
+    ) -> Outcome:
+        return await self._outcome(self._react, show_id, subject, count, limit[0], limit[1])
+
+    async def flush(self, show_id: int, chat: list[str], events: str, client: Any = None) -> Any:
+        """Publish one coalesced frame (and keep its chat messages as recent chat)."""
+        return await self._run(self._flush, show_id, RECENT_CHAT, *chat, events, client=client)
+
+    def pipeline(self) -> Any:
+        return self._redis.pipeline(transaction=False)
+
+    async def presence(
+        self, show_id: int, node: str, count: int, lifetime_ms: int, interval_ms: int
+    ) -> Outcome:
+        return await self._outcome(self._presence, show_id, node, count, lifetime_ms, interval_ms)
+
+    # Staff actions: each publishes its frame at once.
+
+    async def close_question(self, show_id: int, question_id: int, events: str) -> Outcome:
+        return await self._outcome(self._close_question, show_id, question_id, events)
+
+    async def pin(
+        self, show_id: int, product_id: int, pin: dict[str, Any], units: int | None, events: str
+    ) -> Outcome:
+        return await self._outcome(
+            self._pin,
+            show_id,
+            product_id,
+            dumps(pin),
+            "" if units is None else units,
+            events,
+            MAX_PINS,
+        )
+
+    async def unpin(self, show_id: int, product_id: int, events: str) -> Outcome:
+        return await self._outcome(self._unpin, show_id, product_id, events)
+
+    async def delete_message(self, show_id: int, message_id: int, events: str) -> Outcome:
+        return await self._outcome(self._delete_message, show_id, message_id, events)
+
+    async def timeout(self, show_id: int, subject: str, until_ms: int, events: str) -> Outcome:
+        return await self._outcome(self._timeout, show_id, subject, until_ms, events)
+
+    async def ban(self, show_id: int, subject: str, events: str) -> Outcome:
+        return await self._outcome(self._ban, show_id, subject, events)
+
+    async def totals(self, show_id: int) -> dict[str, int]:
+        base = self._base(show_id)
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.hmget(base + "state", ["peak", "hearts"])
+            pipe.pfcount(base + "uniq")
+            pipe.zcard(base + "qrank")
+            (peak, hearts), unique, open_questions = await pipe.execute()
+        return {
+            "peak_viewers": int(peak or 0),
+            "unique_viewers": int(unique),
+            "hearts": int(hearts or 0),
+            "open_questions": int(open_questions),
+        }
+
+    async def is_banned(self, show_id: int, subject: str) -> bool:
+        return bool(await self._redis.sismember(self._base(show_id) + "bans", subject))
+
+    async def set_state(self, show_id: int, field: str, value: str, events: str) -> Outcome:
+        return await self._outcome(self._set_state, show_id, field, value, events)
+
+    async def set_blocked(self, show_id: int, words: list[str]) -> None:
+        await self._run(self._blocked, show_id, *words)
+
+    async def blocked(self, show_id: int) -> list[str]:
+        words = await self._redis.smembers(self._base(show_id) + "blocked")
+        return sorted(str(w) for w in words)
+
+    async def status(
+        self, show_id: int, status: str, field: str, at_ms: int, events: str
+    ) -> Outcome:
+        return await self._outcome(
+            self._status, show_id, status, field, at_ms, events, self._ended_ttl
+        )
+
+
+def _pairs(flat: list[Any]) -> dict[str, Any]:
+    return {str(flat[i]): flat[i + 1] for i in range(0, len(flat), 2)}
