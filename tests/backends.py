@@ -101,6 +101,16 @@ async def truncate_all(engine: AsyncEngine) -> None:
                 await conn.execute(table.delete())
 
 
+async def truncate_url(url: str) -> None:
+    from server.db import create_engine
+
+    engine = create_engine(url)
+    try:
+        await truncate_all(engine)
+    finally:
+        await engine.dispose()
+
+
 def delete_prefix(url: str, prefix: str) -> None:
     client = redis.Redis.from_url(url)
     try:

@@ -81,9 +81,10 @@ class Viewer:
 class Room:
     """A shop with an owner, a lineup of products and a scheduled show, plus viewer factories."""
 
-    def __init__(self, client: TestClient[Any, Any]) -> None:
+    def __init__(self, client: TestClient[Any, Any] | Any, url: str | None = None) -> None:
+        # An aiohttp TestClient, or a ClientSession with base_url (url: where sockets connect).
         self.client = client
-        self.url = str(client.make_url("/")).rstrip("/")
+        self.url = url or str(client.make_url("/")).rstrip("/")
         self.viewers: list[Viewer] = []
         self.owner = ""
         self.shop_id = 0
@@ -123,18 +124,23 @@ class Room:
         assert resp.status == 201, await resp.text()
         return str((await resp.json())["token"])
 
-    async def viewer(self, name: str = "Guest", token: str | None = None) -> Viewer:
-        viewer = await Viewer(self.url, token or await self.guest_token(name), name).connect()
+    async def viewer(
+        self, name: str = "Guest", token: str | None = None, url: str | None = None
+    ) -> Viewer:
+        token = token or await self.guest_token(name)
+        viewer = await Viewer(url or self.url, token, name).connect()
         self.viewers.append(viewer)
         return viewer
 
-    async def joined(self, name: str = "Guest", token: str | None = None) -> Viewer:
-        viewer = await self.viewer(name, token)
+    async def joined(
+        self, name: str = "Guest", token: str | None = None, url: str | None = None
+    ) -> Viewer:
+        viewer = await self.viewer(name, token, url)
         await viewer.ok("join", {"show_id": self.show_id})
         return viewer
 
-    async def host(self) -> Viewer:
-        return await self.joined("Owner", self.owner)
+    async def host(self, url: str | None = None) -> Viewer:
+        return await self.joined("Owner", self.owner, url)
 
     async def close(self) -> None:
         for viewer in self.viewers:
