@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -11,6 +12,7 @@ import pytest
 import socketio
 from aiohttp.test_utils import TestClient
 
+from server.keys import realtime_key
 from tests.conftest import ClientFactory
 from tests.helpers import bearer, sign_up
 from tests.room import Room, Viewer, until
@@ -501,5 +503,50 @@ async def test_an_oversized_frame_disconnects_only_its_sender(make_client: Clien
         await until(lambda: not big.sio.connected, what="the sender to be dropped")
         await other.ok("chat", {"text": "still here"})
         await other.wait_event("chat")
+    finally:
+        await room.close()
+
+
+async def test_a_slow_consumer_is_dropped_not_buffered(make_client: ClientFactory) -> None:
+    client = await make_client(socket_queue_frames=20)
+    room = await Room(client).setup(products=0)
+    try:
+        # A heavy product: every pin frame carries about 40 KB.
+        variants = [
+            {"sku": f"H-{i}", "options": {f"o{j}": "v" * 60 for j in range(5)}, "stock": 1}
+            for i in range(100)
+        ]
+        resp = await client.post(
+            f"/api/shops/{room.shop_id}/products",
+            json={"title": "Heavy", "currency": "EUR", "price": 100, "variants": variants},
+            headers=bearer(room.owner),
+        )
+        heavy = (await resp.json())["id"]
+        resp = await client.patch(
+            f"/api/shops/{room.shop_id}/shows/{room.show_id}",
+            json={"lineup": [heavy]},
+            headers=bearer(room.owner),
+        )
+        assert resp.status == 200, await resp.text()
+        host = await room.host()
+        # A viewer that joins and then never reads again.
+        ws = await client.session.ws_connect(
+            room.url.replace("http", "ws") + "/socket.io/?EIO=4&transport=websocket"
+        )
+        await ws.receive_str()
+        await ws.send_str("40" + json.dumps({"token": await room.guest_token()}))
+        assert (await ws.receive_str()).startswith("40")
+        await ws.send_str(f'421["join",{{"show_id":{room.show_id}}}]')
+        manager = client.app[realtime_key].manager
+        for _ in range(600):
+            await host.ok("pin", {"product_id": heavy})
+            if manager.slow_dropped:
+                break
+        assert manager.slow_dropped == 1
+        await until(lambda: client.app[realtime_key].socket.connections == 1)
+        # The host, who keeps reading, is still served.
+        await host.ok("chat", {"text": "still live"})
+        await host.wait_event("chat")
+        await ws.close()
     finally:
         await room.close()

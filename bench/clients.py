@@ -1,0 +1,223 @@
+"""Load-generator clients: minimal Socket.IO-over-websocket clients on aiohttp.
+
+They speak the wire protocol directly (Engine.IO 4 / Socket.IO 5 text packets) so that a
+generator process can hold hundreds of viewers cheaply. Drainers only count what they receive;
+probes also time every benchmark chat line from its scheduled send time. Each worker runs in
+its own process and reports one JSON-able dict.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+
+# A benchmark chat line: "b|<chatter>|<n>|<scheduled send time, ms>".
+BENCH_TEXT = re.compile(r'"text":"b\|(\d+)\|(\d+)\|(\d+)"')
+FRAME_PREFIX = '42["frame",'
+
+
+def now_ms() -> float:
+    return time.time() * 1000
+
+
+@dataclass
+class Window:
+    """Only lines scheduled inside [start, end) (ms) count."""
+
+    start: float
+    end: float
+
+
+@dataclass
+class Counts:
+    frames: int = 0
+    lines: int = 0
+    latencies: list[float] = field(default_factory=list)
+    by_origin: dict[str, list[float]] = field(default_factory=dict)
+
+
+class Conn:
+    def __init__(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        self.ws = ws
+        self._ack = 0
+        self._waiting: dict[int, asyncio.Future[Any]] = {}
+        self._pongs: set[asyncio.Task[None]] = set()
+
+    async def emit(self, event: str, data: Any, want_ack: bool = True) -> Any:
+        payload = json.dumps([event, data], separators=(",", ":"))
+        if not want_ack:
+            await self.ws.send_str("42" + payload)
+            return None
+        self._ack += 1
+        ack_id = self._ack
+        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._waiting[ack_id] = fut
+        await self.ws.send_str(f"42{ack_id}{payload}")
+        return await fut
+
+    def handle_control(self, data: str) -> bool:
+        """Ping and acks; True when the packet was one of those."""
+        if data == "2":
+            task = asyncio.ensure_future(self.ws.send_str("3"))
+            self._pongs.add(task)
+            task.add_done_callback(self._pongs.discard)
+            return True
+        if data.startswith("43"):
+            end = 2
+            while end < len(data) and data[end].isdigit():
+                end += 1
+            fut = self._waiting.pop(int(data[2:end]), None)
+            if fut is not None and not fut.done():
+                fut.set_result(json.loads(data[end:])[0])
+            return True
+        return False
+
+
+async def connect(session: aiohttp.ClientSession, url: str, token: str) -> Conn:
+    ws_url = url.replace("http://", "ws://") + "/socket.io/?EIO=4&transport=websocket"
+    ws = await session.ws_connect(ws_url, max_msg_size=0, autoping=False)
+    opening = await ws.receive_str()
+    assert opening.startswith("0"), opening
+    await ws.send_str("40" + json.dumps({"token": token}))
+    answer = await ws.receive_str()
+    if not answer.startswith("40"):
+        raise RuntimeError(f"connect refused: {answer}")
+    return Conn(ws)
+
+
+async def _join(conn: Conn, show_id: int) -> None:
+    reader = asyncio.ensure_future(_read_until_ack(conn))
+    answer = await conn.emit("join", {"show_id": show_id})
+    reader.cancel()
+    if not answer.get("ok"):
+        raise RuntimeError(f"join refused: {answer}")
+
+
+async def _read_until_ack(conn: Conn) -> None:
+    async for msg in conn.ws:
+        if msg.type == aiohttp.WSMsgType.TEXT:
+            conn.handle_control(msg.data)
+
+
+async def _drain(conn: Conn, counts: Counts, window: Window, probe: bool, origin: str) -> None:
+    async for msg in conn.ws:
+        if msg.type != aiohttp.WSMsgType.TEXT:
+            break
+        data = msg.data
+        if data.startswith(FRAME_PREFIX):
+            received = now_ms()
+            if window.start <= received < window.end:
+                counts.frames += 1
+            for match in BENCH_TEXT.finditer(data):
+                sched = float(match.group(3))
+                if window.start <= sched < window.end:
+                    counts.lines += 1
+                    if probe:
+                        latency = received - sched
+                        counts.latencies.append(latency)
+                        counts.by_origin.setdefault(origin, []).append(latency)
+        else:
+            conn.handle_control(data)
+
+
+async def viewers(spec: dict[str, Any]) -> dict[str, Any]:
+    """Connect spec["tokens"] viewers to spec["urls"] (round robin), join, drain until the end."""
+    window = Window(spec["window_start"], spec["window_end"])
+    counts = Counts()
+    connector = aiohttp.TCPConnector(limit=0)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        conns: list[tuple[Conn, str]] = []
+        for i, token in enumerate(spec["tokens"]):
+            url = spec["urls"][i % len(spec["urls"])]
+            conn = await connect(session, url, token)
+            await _join(conn, spec["show_id"])
+            conns.append((conn, spec["origins"][i % len(spec["urls"])]))
+        drains = [
+            asyncio.ensure_future(_drain(c, counts, window, spec["probe"], origin))
+            for c, origin in conns
+        ]
+        await asyncio.sleep(max(0.0, (spec["stop_at"] - now_ms()) / 1000))
+        for task in drains:
+            task.cancel()
+        for conn, _ in conns:
+            await conn.ws.close()
+    return {
+        "viewers": len(conns),
+        "frames": counts.frames,
+        "lines": counts.lines,
+        "latencies": counts.latencies,
+        "by_origin": counts.by_origin,
+    }
+
+
+async def talkers(spec: dict[str, Any]) -> dict[str, Any]:
+    """The host (pins every pin_every seconds) and chatters sending at a fixed total rate."""
+    window = Window(spec["window_start"], spec["window_end"])
+    async with aiohttp.ClientSession() as session:
+        host = await connect(session, spec["host_url"], spec["host_token"])
+        await _join(host, spec["show_id"])
+        chatters = []
+        for token in spec["chatter_tokens"]:
+            conn = await connect(session, spec["host_url"], token)
+            await _join(conn, spec["show_id"])
+            chatters.append(conn)
+        readers = [asyncio.ensure_future(_read_until_ack(c)) for c in [host, *chatters]]
+        accepted = 0
+        refused = 0
+        start = spec["send_start"]
+        interval = 1000 / spec["chat_per_s"]
+        n = 0
+        next_pin = start
+        pin_i = 0
+        pending: set[asyncio.Future[Any]] = set()
+
+        async def send(conn: Conn, i: int, sched: float) -> None:
+            nonlocal accepted, refused
+            answer = await conn.emit("chat", {"text": f"b|{i % len(chatters)}|{i}|{int(sched)}"})
+            if answer.get("ok"):
+                if window.start <= int(sched) < window.end:
+                    accepted += 1
+            else:
+                refused += 1
+
+        while True:
+            sched = start + n * interval
+            if sched >= spec["send_end"]:
+                break
+            delay = (sched - now_ms()) / 1000
+            if delay > 0:
+                await asyncio.sleep(delay)
+            if spec["pin_every"] and sched >= next_pin:
+                products = spec["products"]
+                fut = asyncio.ensure_future(
+                    host.emit("pin", {"product_id": products[pin_i % len(products)]})
+                )
+                pending.add(fut)
+                pin_i += 1
+                next_pin += spec["pin_every"] * 1000
+            fut = asyncio.ensure_future(send(chatters[n % len(chatters)], n, sched))
+            pending.add(fut)
+            fut.add_done_callback(pending.discard)
+            n += 1
+        if pending:
+            await asyncio.wait(pending, timeout=10)
+        for task in readers:
+            task.cancel()
+    return {"accepted": accepted, "refused": refused, "sent": n, "pins": pin_i}
+
+
+def run_worker(kind: str, spec: dict[str, Any], conn: Any) -> None:
+    """Process entry point: run one worker and send its result through the pipe."""
+    fn = viewers if kind == "viewers" else talkers
+    try:
+        conn.send({"ok": True, "result": asyncio.run(fn(spec))})
+    except Exception as exc:  # noqa: BLE001 - reported to the parent
+        conn.send({"ok": False, "error": f"{type(exc).__name__}: {exc}"})
+    finally:
+        conn.close()
