@@ -111,4 +111,7 @@ class Realtime:
                 await self.manager.redis.aclose()
 
     async def _close_sockets(self, app: web.Application) -> None:
+        # On SIGTERM, after the listener closed: say goodbye to every viewer (they reconnect to
+        # another node and recover by seq), so no websocket holds the shutdown open.
+        await self.socket.close_all()
         await self.sio.shutdown()

@@ -163,7 +163,7 @@ class RoomService:
 
     def _gate_error(self, outcome: Outcome) -> AppError:
         status, values = outcome.status, outcome.values
-        if status == "closed":
+        if status in ("closed", "ended"):
             return AppError(ErrorCode.SHOW_CLOSED, "the show has ended")
         if status == "banned":
             return AppError(ErrorCode.BANNED, "you were removed from this show")
@@ -241,7 +241,7 @@ class RoomService:
             raise not_found("question")
         if outcome.status == "closed":
             raise AppError(ErrorCode.CONFLICT, "this question is no longer open")
-        if outcome.status == "banned":
+        if outcome.status in ("ended", "banned", "timed_out"):
             raise self._gate_error(outcome)
         votes = int(outcome.values[0])
         if outcome.ok:
@@ -308,6 +308,7 @@ class RoomService:
             body.product_id,
             dumps([{"type": "unpin", "product_id": body.product_id}]),
         )
+        self._closed_check(outcome)
         if outcome.status == "missing":
             raise not_found("pin")
         seq = int(outcome.values[0])
@@ -318,6 +319,8 @@ class RoomService:
         rules.require(seat.role, rules.STAFF, "answer or dismiss questions")
         event = {"type": "question.closed", "id": body.question_id, "status": body.status}
         outcome = await self._store.close_question(seat.show_id, body.question_id, dumps([event]))
+        if outcome.status == "ended":
+            raise AppError(ErrorCode.SHOW_CLOSED, "the show has ended")
         if outcome.status == "missing":
             raise not_found("question")
         if outcome.status == "closed":
@@ -402,7 +405,7 @@ class RoomService:
         return {"words": await self._store.blocked(seat.show_id)}
 
     def _closed_check(self, outcome: Outcome) -> None:
-        if outcome.status == "closed":
+        if outcome.status in ("closed", "ended"):
             raise AppError(ErrorCode.SHOW_CLOSED, "the show has ended")
 
     # Lifecycle.

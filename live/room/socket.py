@@ -112,6 +112,7 @@ class RoomManager(socketio.AsyncRedisManager):  # type: ignore[misc]
 class _Conn:
     principal: Principal
     ip: str
+    transport: Any = None
     seat: Seat | None = None
 
 
@@ -165,22 +166,34 @@ class RoomSocket:
     def connections(self) -> int:
         return len(self._conns)
 
+    async def close_all(self, grace: float = 1.0) -> None:
+        """Shutdown: a Socket.IO goodbye to every client, then close what is still open."""
+        transports = [c.transport for c in self._conns.values() if c.transport is not None]
+        if self.sio.eio.sockets:
+            await self.sio.eio.disconnect()
+        deadline = asyncio.get_running_loop().time() + grace
+        while any(not t.is_closing() for t in transports):
+            if asyncio.get_running_loop().time() > deadline:
+                for transport in transports:
+                    transport.close()
+                break
+            await asyncio.sleep(0.05)
+
     # Connection.
 
     async def connect(self, sid: str, environ: dict[str, Any], auth: Any) -> None:
         token = auth.get("token") if isinstance(auth, dict) else None
         principal = self._verify(token) if isinstance(token, str) else None
         if principal is None:
-            raise socketio.exceptions.ConnectionRefusedError(
-                _error(AppError(ErrorCode.UNAUTHENTICATED, "send a valid token in auth.token"))
-            )
+            raise _refused(AppError(ErrorCode.UNAUTHENTICATED, "send a valid token in auth.token"))
         ip = self._ip_of(environ)
         if self._per_ip[ip] >= self._per_ip_limit:
-            raise socketio.exceptions.ConnectionRefusedError(
-                _error(AppError(ErrorCode.RATE_LIMITED, "too many connections from this address"))
+            raise _refused(
+                AppError(ErrorCode.RATE_LIMITED, "too many connections from this address")
             )
         self._per_ip[ip] += 1
-        self._conns[sid] = _Conn(principal, ip)
+        request = environ.get("aiohttp.request")
+        self._conns[sid] = _Conn(principal, ip, getattr(request, "transport", None))
 
     async def disconnect(self, sid: str, reason: Any = None) -> None:
         conn = self._conns.pop(sid, None)
@@ -271,6 +284,11 @@ def _one(args: tuple[Any, ...], empty_ok: bool = False) -> Any:
     if len(args) != 1:
         raise AppError(ErrorCode.VALIDATION_ERROR, "send exactly one JSON object as the payload")
     return args[0]
+
+
+def _refused(err: AppError) -> socketio.exceptions.ConnectionRefusedError:
+    # The client's connect_error carries message and data {"code", "message"}.
+    return socketio.exceptions.ConnectionRefusedError(err.message, err.to_dict())
 
 
 def _error(err: AppError) -> dict[str, Any]:

@@ -166,7 +166,10 @@ return 1
 # ARGV: subject, question id.
 _VOTE = """
 local subject, qid = ARGV[6], ARGV[7]
+if redis.call('HGET', base .. 'state', 'status') == 'ended' then return {'ended'} end
 if banned(subject) then return {'banned'} end
+local untl = timed_out(subject)
+if untl then return {'timed_out', untl} end
 if not redis.call('ZSCORE', base .. 'qrank', qid) then
   if redis.call('HEXISTS', base .. 'q', qid) == 1 then return {'closed'} end
   return {'missing'}
@@ -181,6 +184,7 @@ return {'ok', votes}
 
 # ARGV: question id, events.
 _CLOSE_QUESTION = """
+if redis.call('HGET', base .. 'state', 'status') == 'ended' then return {'ended'} end
 if redis.call('ZREM', base .. 'qrank', ARGV[6]) == 0 then
   if redis.call('HEXISTS', base .. 'q', ARGV[6]) == 1 then return {'closed'} end
   return {'missing'}
@@ -194,6 +198,8 @@ _REACT = """
 local subject = ARGV[6]
 if redis.call('HGET', base .. 'state', 'status') == 'ended' then return {'closed'} end
 if banned(subject) then return {'banned'} end
+local untl = timed_out(subject)
+if untl then return {'timed_out', untl} end
 local wait = over_rate(base .. 'rl:react:' .. subject, ARGV[8], ARGV[9])
 if wait then return {'rate', wait} end
 return {'ok', redis.call('HINCRBY', base .. 'state', 'hearts', ARGV[7])}
@@ -220,6 +226,7 @@ return {'ok', publish(ARGV[9])}
 # ARGV: product id, events.
 _UNPIN = """
 local pid = ARGV[6]
+if redis.call('HGET', base .. 'state', 'status') == 'ended' then return {'ended'} end
 if redis.call('HDEL', base .. 'pins', pid) == 0 then return {'missing'} end
 redis.call('HDEL', base .. 'units', pid)
 if redis.call('HGET', base .. 'state', 'last_pin') == pid then

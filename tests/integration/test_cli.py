@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -18,6 +19,7 @@ from typing import Any
 
 import psutil
 import pytest
+import socketio
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -254,6 +256,34 @@ def test_sigterm_lets_an_in_flight_request_finish(
     # New connections are refused once it has stopped.
     with pytest.raises(urllib.error.URLError, match="refused"):
         request(server.port, "GET", "/healthz")
+
+
+async def test_sigterm_says_goodbye_to_sockets(
+    env: dict[str, str], tmp_path: Path, servers: list[Server]
+) -> None:
+    assert cli(env, "migrate").returncode == 0
+    assert cli(env, "seed-demo").returncode == 0
+    server = Server(env, tmp_path / "run.log")
+    servers.append(server)
+    await asyncio.to_thread(server.wait_ready)
+    status, guest = await asyncio.to_thread(
+        request, server.port, "POST", "/api/viewers", {"display_name": "V"}
+    )
+    assert status == 201
+    sio = socketio.AsyncClient(reconnection=False)
+    gone = asyncio.Event()
+    sio.on("disconnect", lambda *_: gone.set())
+    await sio.connect(
+        f"http://127.0.0.1:{server.port}", transports=["websocket"], auth={"token": guest["token"]}
+    )
+    assert (await sio.call("join", {"show_id": 1}, timeout=5))["ok"] is True
+    started = time.monotonic()
+    server.proc.send_signal(signal.SIGTERM)
+    await asyncio.wait_for(gone.wait(), 5)
+    assert await asyncio.to_thread(server.proc.wait, 10) == 0
+    # Not held open until SHUTDOWN_TIMEOUT by the websocket.
+    assert time.monotonic() - started < 5, server.log.read_text()
+    await sio.disconnect()
 
 
 def test_create_user(env: dict[str, str]) -> None:

@@ -42,9 +42,12 @@ def deal(
 async def test_connect_needs_a_valid_token(room: Room) -> None:
     for auth in (None, {}, {"token": 5}, {"token": "x.y.z"}, {"token": room.owner + "x"}):
         sio = socketio.AsyncClient(reconnection=False)
+        refusals: list[Any] = []
+        sio.on("connect_error", refusals.append)
         with pytest.raises(socketio.exceptions.ConnectionError):
             await sio.connect(room.url, transports=["websocket"], auth=auth, wait_timeout=5)
         await sio.disconnect()
+        assert refusals and refusals[0]["data"]["code"] == "unauthenticated", refusals
 
 
 async def test_connect_refuses_a_foreign_origin(room: Room) -> None:
@@ -330,6 +333,9 @@ async def test_delete_timeout_ban_and_announcement(room: Room) -> None:
     await host.ok("user.timeout", {"subject": subject, "minutes": 5})
     error = await troll.refused("chat", {"text": "again"}, "timed_out")
     assert error["retry_after"] > 200
+    await troll.refused("react", {"count": 1}, "timed_out")
+    question = (await watcher.ok("ask", {"text": "Is it waterproof?"}))["id"]
+    await troll.refused("vote", {"question_id": question}, "timed_out")
     await host.ok("announce", {"text": "Free shipping today"})
     announcement = (await watcher.wait_event("announcement"))[0]["announcement"]
     assert announcement["text"] == "Free shipping today"
@@ -463,6 +469,8 @@ async def test_go_live_and_end(room: Room) -> None:
     ended = (await viewer.wait_event("status", 2))[-1]
     assert ended["status"] == "ended" and "final" in ended
     await viewer.refused("chat", {"text": "anyone?"}, "show_closed")
+    await viewer.refused("react", {"count": 1}, "show_closed")
+    await host.refused("unpin", {"product_id": room.products[0]["id"]}, "show_closed")
     # The room is closed: a late staff action broadcasts nothing more to former viewers.
     count = len(viewer.frames)
     await host.refused("pin", {"product_id": room.products[0]["id"]}, "show_closed")
