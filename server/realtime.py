@@ -8,7 +8,6 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
-import socketio
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Gauge
 from redis.asyncio import Redis
@@ -20,7 +19,7 @@ from core.web import JSONCodec
 from live.room.archive import Archive
 from live.room.fanout import Coalescer, Presence
 from live.room.service import Limits, Products, RoomService
-from live.room.socket import RoomManager, RoomSocket
+from live.room.socket import RoomManager, RoomServer, RoomSocket
 from live.room.store import RoomStore
 from live.shows.service import ShowService
 from server.accounts.tokens import InvalidToken, TokenSigner
@@ -48,7 +47,7 @@ class Realtime:
         self.node_id = uuid.uuid4().hex[:12]
         channel = f"{settings.redis_prefix}socketio"
         self.manager = RoomManager(redis_url, channel, settings.socket_queue_frames)
-        self.sio = socketio.AsyncServer(
+        self.sio = RoomServer(
             async_mode="aiohttp",
             client_manager=self.manager,
             cors_allowed_origins=list(settings.origins),

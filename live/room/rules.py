@@ -3,7 +3,6 @@ words, flash-deal terms and the question ranking."""
 
 from __future__ import annotations
 
-import re
 import unicodedata
 from typing import Annotated, Literal
 
@@ -131,7 +130,7 @@ class BlockedWords(_Event):
         out: list[str] = []
         for word in value:
             folded = fold(word.strip())
-            if not folded or not _WORD.fullmatch(folded):
+            if not folded or words_of(folded) != [folded]:
                 raise ValueError(f"{word!r} is not a single word")
             if folded not in out:
                 out.append(folded)
@@ -154,16 +153,30 @@ def clean_text(value: str, limit: int) -> str:
     return text
 
 
-_WORD = re.compile(r"\w+")
-
-
 def fold(text: str) -> str:
-    return unicodedata.normalize("NFKC", text).casefold()
+    """NFKC, case-folded, without invisible format characters (zero-width spaces and joiners),
+    so "SC\u200bAM" and "scam" are the same word."""
+    folded = unicodedata.normalize("NFKC", text).casefold()
+    return "".join(ch for ch in folded if unicodedata.category(ch) != "Cf")
+
+
+def _word_char(ch: str) -> bool:
+    # Letters, digits and underscore, and the combining marks that are part of words in
+    # Devanagari, Thai and many other scripts.
+    return ch.isalnum() or ch == "_" or unicodedata.category(ch)[0] == "M"
 
 
 def words_of(text: str) -> list[str]:
     """The distinct words of a message, folded, as blocked-word lists are matched against them."""
-    return list(dict.fromkeys(_WORD.findall(fold(text))))
+    words: list[str] = []
+    current: list[str] = []
+    for ch in fold(text) + " ":
+        if _word_char(ch):
+            current.append(ch)
+        elif current:
+            words.append("".join(current))
+            current = []
+    return list(dict.fromkeys(words))
 
 
 def check_deal(deal: Deal, product_price: int, now_ms: int) -> None:

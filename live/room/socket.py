@@ -108,6 +108,30 @@ class RoomManager(socketio.AsyncRedisManager):  # type: ignore[misc]
                 self._push(sid, eio_sid, pkt)
 
 
+# Names python-socketio dispatches to the server's own lifecycle handlers: a client must not
+# be able to run them by sending an event with that name.
+RESERVED_EVENTS = frozenset({"connect", "disconnect", "connect_error", "*"})
+
+
+class RoomServer(socketio.AsyncServer):  # type: ignore[misc]
+    """python-socketio's server, refusing client events named like its lifecycle handlers."""
+
+    async def _handle_event(
+        self, eio_sid: str, namespace: str | None, id: int | None, data: Any
+    ) -> None:
+        if isinstance(data, list) and data and data[0] in RESERVED_EVENTS:
+            if id is not None:
+                error = _error(AppError(ErrorCode.UNKNOWN_EVENT, f"{data[0]!r} is reserved"))
+                await self._send_packet(
+                    eio_sid,
+                    self.packet_class(
+                        sio_packet.ACK, namespace=namespace or NAMESPACE, id=id, data=[error]
+                    ),
+                )
+            return
+        await super()._handle_event(eio_sid, namespace, id, data)
+
+
 @dataclass
 class _Conn:
     principal: Principal
@@ -122,7 +146,7 @@ Handler = Callable[[Seat, Any], Awaitable[dict[str, Any]]]
 class RoomSocket:
     def __init__(
         self,
-        sio: socketio.AsyncServer,
+        sio: RoomServer,
         manager: RoomManager,
         service: RoomService,
         verify: Callable[[str], Principal | None],
@@ -245,8 +269,12 @@ class RoomSocket:
 
     async def leave(self, sid: str, *args: Any) -> dict[str, Any]:
         conn = self._conns.get(sid)
-        if conn is None or conn.seat is None:
-            return _error(AppError(ErrorCode.NOT_JOINED, "join a show first"))
+        try:
+            parse(rules.Empty, _one(args, empty_ok=True))
+            if conn is None or conn.seat is None:
+                raise AppError(ErrorCode.NOT_JOINED, "join a show first")
+        except AppError as err:
+            return _error(err)
         await self._vacate(sid, conn)
         return {"ok": True}
 

@@ -97,6 +97,9 @@ async def test_join_refusals(room: Room) -> None:
     await viewer.refused("join", {"show_id": room.show_id, "extra": 1}, "validation_error")
     await viewer.refused("join", [room.show_id], "validation_error")
     await viewer.ok("join", {"show_id": room.show_id})
+    await viewer.refused("leave", {"show_id": room.show_id}, "validation_error")
+    await viewer.ok("leave", {})
+    await viewer.refused("leave", None, "not_joined")
 
 
 async def test_unknown_events_and_bad_payloads_get_an_error_ack(room: Room) -> None:
