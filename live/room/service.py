@@ -260,7 +260,7 @@ class RoomService:
     # Staff actions: each is checked here, then published at once.
 
     async def pin(self, seat: Seat, body: rules.Pin) -> dict[str, Any]:
-        rules.require(seat.role, rules.STAFF, "pin products")
+        await self._require(seat, rules.STAFF, "pin products")
         show = await self._shows.get(seat.shop_id, seat.show_id)
         if body.product_id not in show["lineup"]:
             raise AppError(
@@ -302,7 +302,7 @@ class RoomService:
         return {"seq": seq, "pin": event_pin}
 
     async def unpin(self, seat: Seat, body: rules.Unpin) -> dict[str, Any]:
-        rules.require(seat.role, rules.STAFF, "unpin products")
+        await self._require(seat, rules.STAFF, "unpin products")
         outcome = await self._store.unpin(
             seat.show_id,
             body.product_id,
@@ -316,7 +316,7 @@ class RoomService:
         return {"seq": seq}
 
     async def close_question(self, seat: Seat, body: rules.CloseQuestion) -> dict[str, Any]:
-        rules.require(seat.role, rules.STAFF, "answer or dismiss questions")
+        await self._require(seat, rules.STAFF, "answer or dismiss questions")
         event = {"type": "question.closed", "id": body.question_id, "status": body.status}
         outcome = await self._store.close_question(seat.show_id, body.question_id, dumps([event]))
         if outcome.status == "ended":
@@ -341,7 +341,7 @@ class RoomService:
         return {"seq": seq}
 
     async def delete_message(self, seat: Seat, body: rules.DeleteMessage) -> dict[str, Any]:
-        rules.require(seat.role, rules.STAFF, "delete messages")
+        await self._require(seat, rules.STAFF, "delete messages")
         event = {"type": "chat.deleted", "id": body.message_id}
         outcome = await self._store.delete_message(seat.show_id, body.message_id, dumps([event]))
         if outcome.status == "missing":
@@ -358,7 +358,7 @@ class RoomService:
                 raise AppError(ErrorCode.FORBIDDEN, "the show's staff cannot be moderated")
 
     async def timeout(self, seat: Seat, body: rules.Timeout) -> dict[str, Any]:
-        rules.require(seat.role, rules.STAFF, "time out viewers")
+        await self._require(seat, rules.STAFF, "time out viewers")
         await self._not_staff(seat, body.subject)
         until = now_ms() + body.minutes * 60_000
         event = {"type": "user.timed_out", "subject": body.subject, "until_ms": until}
@@ -367,7 +367,7 @@ class RoomService:
 
     async def ban(self, seat: Seat, body: rules.Ban) -> tuple[dict[str, Any], list[str]]:
         """Returns the answer and the banned viewer's connections, for the transport to close."""
-        rules.require(seat.role, rules.STAFF, "ban viewers")
+        await self._require(seat, rules.STAFF, "ban viewers")
         await self._not_staff(seat, body.subject)
         event = {"type": "user.banned", "subject": body.subject}
         outcome = await self._store.ban(seat.show_id, body.subject, dumps([event]))
@@ -376,7 +376,7 @@ class RoomService:
         return {"seq": seq}, sids
 
     async def announce(self, seat: Seat, body: rules.Announce) -> dict[str, Any]:
-        rules.require(seat.role, rules.STAFF, "pin announcements")
+        await self._require(seat, rules.STAFF, "pin announcements")
         announcement = None
         if body.text is not None:
             announcement = {"text": body.text, "at_ms": now_ms(), "by": seat.user()}
@@ -391,7 +391,7 @@ class RoomService:
         return {"seq": int(outcome.values[0])}
 
     async def slow_mode(self, seat: Seat, body: rules.SlowMode) -> dict[str, Any]:
-        rules.require(seat.role, rules.STAFF, "set slow mode")
+        await self._require(seat, rules.STAFF, "set slow mode")
         event = {"type": "slow_mode", "seconds": body.seconds}
         outcome = await self._store.set_state(
             seat.show_id, "slow_mode", str(body.seconds) if body.seconds else "", dumps([event])
@@ -400,9 +400,17 @@ class RoomService:
         return {"seq": int(outcome.values[0])}
 
     async def blocked_words(self, seat: Seat, body: rules.BlockedWords) -> dict[str, Any]:
-        rules.require(seat.role, rules.STAFF, "set blocked words")
+        await self._require(seat, rules.STAFF, "set blocked words")
         await self._store.set_blocked(seat.show_id, body.words)
         return {"words": await self._store.blocked(seat.show_id)}
+
+    async def _require(self, seat: Seat, allowed: frozenset[Role], action: str) -> None:
+        """Staff rights are read again for every staff action: a member removed or demoted while
+        connected loses them at once, not at the next join."""
+        role = seat.role
+        if role is not None and seat.principal.account_id is not None:
+            role = await self._role_in(seat.shop_id, seat.principal.account_id)
+        rules.require(role, allowed, action)
 
     def _closed_check(self, outcome: Outcome) -> None:
         if outcome.status in ("closed", "ended"):
@@ -411,11 +419,11 @@ class RoomService:
     # Lifecycle.
 
     async def start(self, seat: Seat) -> dict[str, Any]:
-        rules.require(seat.role, rules.HOSTS, "start the show")
+        await self._require(seat, rules.HOSTS, "start the show")
         return await self.set_status(seat.shop_id, seat.show_id, Status.LIVE)
 
     async def end(self, seat: Seat) -> dict[str, Any]:
-        rules.require(seat.role, rules.HOSTS, "end the show")
+        await self._require(seat, rules.HOSTS, "end the show")
         return await self.set_status(seat.shop_id, seat.show_id, Status.ENDED)
 
     async def set_status(self, shop_id: int, show_id: int, target: Status) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from aiohttp.test_utils import TestClient
 
 from server.keys import realtime_key
 from tests.conftest import ClientFactory
-from tests.helpers import bearer, sign_up
+from tests.helpers import add_member, bearer, sign_up
 from tests.room import Room, Viewer, until
 
 
@@ -195,6 +195,18 @@ async def test_viewers_cannot_act_as_staff(room: Room) -> None:
         await viewer.refused(event, payload, "forbidden")
     await asyncio.sleep(0.3)
     assert other.frames == []
+
+
+async def test_a_demoted_member_loses_staff_rights_at_once(room: Room) -> None:
+    mod_token, mod = await add_member(room.client, room.owner, room.shop_id, "moderator", "Mod")
+    moderator = await room.joined("Mod", mod_token)
+    await moderator.ok("announce", {"text": "hi"})
+    resp = await room.client.delete(
+        f"/api/shops/{room.shop_id}/members/{mod['account_id']}", headers=bearer(room.owner)
+    )
+    assert resp.status == 204
+    await moderator.refused("announce", {"text": "still here?"}, "forbidden")
+    await moderator.refused("pin", {"product_id": room.products[0]["id"]}, "forbidden")
 
 
 # Chat.
