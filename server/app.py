@@ -118,7 +118,8 @@ def create_app(settings: Settings) -> web.Application:
     app.router.add_get("/metrics", metrics_view)
     app.router.add_routes(AccountViews(auth, shops, settings.trusted_networks).routes())
     app.router.add_routes(CatalogViews(catalog, shops.role_in).routes())
-    app.router.add_routes(ShowViews(shows, shops.role_in, realtime.service.set_status).routes())
+    room = realtime.service
+    app.router.add_routes(ShowViews(shows, shops.role_in, room.set_status, room.forget).routes())
     app.router.add_routes(RoomViews(realtime.archive, shows, shops.role_in).routes())
     _static_routes(app)
     return app

@@ -59,6 +59,7 @@ class Realtime:
             engineio_logger=False,
         )
         self.store = RoomStore(redis, settings.redis_prefix, channel, settings.room_replay_frames)
+        self.manager.fetch = self.store.frames
         self.archive = Archive(sessions)
         self.coalescer = Coalescer(self.store, self.archive, settings.room_tick_ms)
         self.presence = Presence(self.store, self.node_id)

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import insert, select, update
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from core.db import utcnow
@@ -22,6 +23,8 @@ from live.room.models import ChatMessage, ShowEvent
 log = logging.getLogger(__name__)
 
 BATCH = 500
+MAX_BACKLOG = 100_000
+Deletion = tuple[int, int, datetime]
 
 
 def from_ms(ms: int) -> datetime:
@@ -33,7 +36,8 @@ class Archive:
         self._sessions = sessions
         self._interval = flush_interval
         self._pending: list[dict[str, Any]] = []
-        self._deleted: list[tuple[int, int, datetime]] = []
+        self._deleted: list[Deletion] = []
+        self.rejected = 0
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
@@ -72,24 +76,53 @@ class Archive:
             if not rows and not deleted:
                 return
             try:
-                async with self._sessions.begin() as session:
-                    for start in range(0, len(rows), BATCH):
-                        await session.execute(insert(ChatMessage), rows[start : start + BATCH])
-                    for show_id, message_id, at in deleted:
-                        await session.execute(
-                            update(ChatMessage)
-                            .where(
-                                ChatMessage.show_id == show_id,
-                                ChatMessage.kind == "chat",
-                                ChatMessage.message_id == message_id,
-                            )
-                            .values(deleted_at=at)
-                        )
+                await self._write(rows, deleted)
             except Exception:
-                # Keep them for the next attempt rather than lose the archive.
-                log.exception("chat archive write failed; will retry", extra={"rows": len(rows)})
-                self._pending[:0] = rows
-                self._deleted[:0] = deleted
+                # One bad row (its show was deleted, a duplicate id after Redis lost a counter)
+                # must not hold back the rest: write row by row, set aside what cannot be written.
+                log.warning("chat archive batch failed; writing row by row", exc_info=True)
+                await self._write_each(rows, deleted)
+
+    async def _write(self, rows: list[dict[str, Any]], deleted: list[Deletion]) -> None:
+        async with self._sessions.begin() as session:
+            for start in range(0, len(rows), BATCH):
+                await session.execute(insert(ChatMessage), rows[start : start + BATCH])
+            for show_id, message_id, at in deleted:
+                await session.execute(
+                    update(ChatMessage)
+                    .where(
+                        ChatMessage.show_id == show_id,
+                        ChatMessage.kind == "chat",
+                        ChatMessage.message_id == message_id,
+                    )
+                    .values(deleted_at=at)
+                )
+
+    async def _write_each(self, rows: list[dict[str, Any]], deleted: list[Deletion]) -> None:
+        retry: list[dict[str, Any]] = []
+        for row in rows:
+            try:
+                await self._write([row], [])
+            except IntegrityError:
+                self.rejected += 1
+                log.warning(
+                    "chat archive row rejected",
+                    extra={"show_id": row["show_id"], "message_id": row["message_id"]},
+                )
+            except SQLAlchemyError:
+                retry.append(row)  # the database is unreachable: keep it for the next flush
+        try:
+            await self._write([], deleted)
+        except SQLAlchemyError:
+            self._deleted[:0] = deleted
+        # Bounded: past MAX_BACKLOG rows waiting for a database that does not come back, the
+        # oldest are dropped (and counted) rather than growing without limit.
+        backlog = retry + self._pending
+        if len(backlog) > MAX_BACKLOG:
+            self.rejected += len(backlog) - MAX_BACKLOG
+            log.error("chat archive backlog full; dropping the oldest rows")
+            backlog = backlog[-MAX_BACKLOG:]
+        self._pending = backlog
 
     async def run(self) -> None:
         while True:

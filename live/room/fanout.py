@@ -3,7 +3,8 @@
 Chat lines, new questions, vote counts and heart counts accepted on this node wait at most one
 tick (ROOM_TICK_MS, 100 ms by default) and leave as one frame per show per tick: one Redis
 script call (all shows of the tick in one pipeline), one pub/sub message, one packet per viewer.
-Counts are absolute values (votes, hearts), so the latest one in a tick is the only one sent.
+Counts (votes, hearts) are absolute values read in Redis when the frame is published, so a
+frame never carries an older count than the one before it, whichever node sent either.
 Staff actions do not wait here: their scripts publish at once.
 
 Presence: every second the node writes how many viewers it holds per show; whichever node wins
@@ -29,8 +30,8 @@ log = logging.getLogger(__name__)
 class _Pending:
     events: list[str] = field(default_factory=list)
     chat: list[str] = field(default_factory=list)
-    votes: dict[int, int] = field(default_factory=dict)
-    hearts: int | None = None
+    votes: set[int] = field(default_factory=set)
+    hearts: bool = False
 
 
 class Coalescer:
@@ -59,28 +60,31 @@ class Coalescer:
         self._for(show_id).events.append(dumps({"type": "question", "question": question}))
         self._archive.add_messages([_archived(show_id, "question", question)])
 
-    def votes(self, show_id: int, question_id: int, votes: int) -> None:
-        pending = self._for(show_id)
-        pending.votes[question_id] = max(votes, pending.votes.get(question_id, 0))
+    def votes(self, show_id: int, question_id: int) -> None:
+        self._for(show_id).votes.add(question_id)
 
-    def hearts(self, show_id: int, total: int) -> None:
-        pending = self._for(show_id)
-        pending.hearts = max(total, pending.hearts or 0)
+    def hearts(self, show_id: int) -> None:
+        self._for(show_id).hearts = True
 
-    async def flush(self) -> None:
+    async def flush(self, show_id: int | None = None) -> None:
+        """Publish what waits (for one show, or all); called every tick."""
+        if show_id is not None:
+            if show_id in self._pending:
+                one = self._pending.pop(show_id)
+                pipe = self._store.pipeline()
+                await self._store.flush(
+                    show_id, one.chat, one.events, one.hearts, sorted(one.votes), pipe
+                )
+                await pipe.execute()
+            return
         if not self._pending:
             return
         batch, self._pending = self._pending, {}
         pipe = self._store.pipeline()
         for show_id, pending in batch.items():
-            events = list(pending.events)
-            events.extend(
-                dumps({"type": "question.votes", "id": qid, "votes": n})
-                for qid, n in pending.votes.items()
+            await self._store.flush(
+                show_id, pending.chat, pending.events, pending.hearts, sorted(pending.votes), pipe
             )
-            if pending.hearts is not None:
-                events.append(dumps({"type": "reactions", "hearts": pending.hearts}))
-            await self._store.flush(show_id, pending.chat, "[" + ",".join(events) + "]", pipe)
         try:
             await pipe.execute()
             self.frames_published += len(batch)
@@ -145,7 +149,8 @@ class Presence:
                 )
             except Exception:
                 log.exception("presence report failed", extra={"show_id": show_id})
-            if count <= 0:
+            # Only forget a show that is still empty: a viewer may have joined meanwhile.
+            if count <= 0 and self._counts.get(show_id, 0) <= 0:
                 self._counts.pop(show_id, None)
 
     async def run(self) -> None:

@@ -28,7 +28,10 @@ QUESTION_RATE = (3, 60)  # questions per viewer per window (seconds)
 REACTION_RATE = (20, 1)  # reaction events per viewer per second
 
 Id = Annotated[int, Field(ge=1, le=MAX_ID, strict=True)]
-Subject = Annotated[str, StringConstraints(pattern=r"^[ag]:[A-Za-z0-9]{1,64}$", strict=True)]
+# "a:<account id>" or "g:<guest id>", as tokens carry them.
+Subject = Annotated[
+    str, StringConstraints(pattern=r"^(a:[1-9][0-9]{0,17}|g:[0-9a-f]{32})$", strict=True)
+]
 
 
 class _Event(BaseModel):

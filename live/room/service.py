@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -48,6 +49,9 @@ class Seat:
     def staff(self) -> bool:
         return rules.role_allows(self.role, rules.STAFF)
 
+    def with_role(self, role: Role | None) -> Seat:
+        return self if role == self.role else Seat(self.principal, self.show_id, self.shop_id, role)
+
     def user(self) -> dict[str, Any]:
         user: dict[str, Any] = {
             "subject": self.principal.subject,
@@ -59,6 +63,11 @@ class Seat:
 
 
 RoomClosed = Callable[[int], Awaitable[None]]
+
+ENDED_TTL = 86400
+# Exemptions (slow mode, rate limits) and role badges follow a role change within this many
+# seconds; staff actions always read the role afresh.
+ROLE_TTL = 5.0  # a room's keys live one day after its show ended
 
 
 class RoomService:
@@ -82,6 +91,7 @@ class RoomService:
         self._presence = presence
         self._limits = limits
         self._on_closed: list[RoomClosed] = []
+        self._roles: dict[tuple[int, int], tuple[Role | None, float]] = {}
 
     def on_closed(self, callback: RoomClosed) -> None:
         """Called after a show ends (the transport closes the room)."""
@@ -191,7 +201,23 @@ class RoomService:
             )
         return AppError(ErrorCode.INTERNAL_ERROR, "internal error")
 
+    async def _current(self, seat: Seat) -> Seat:
+        """The seat with its role as of at most ROLE_TTL seconds ago (exemptions and badges)."""
+        account = seat.principal.account_id
+        if account is None:
+            return seat
+        key = (seat.shop_id, account)
+        cached = self._roles.get(key)
+        now = time.monotonic()
+        if cached is None or cached[1] < now:
+            if len(self._roles) > 10_000:
+                self._roles.clear()
+            cached = (await self._role_in(seat.shop_id, account), now + ROLE_TTL)
+            self._roles[key] = cached
+        return seat.with_role(cached[0])
+
     async def chat(self, seat: Seat, body: rules.Chat) -> dict[str, Any]:
+        seat = await self._current(seat)
         outcome = await self._store.gate(
             seat.show_id,
             seat.principal.subject,
@@ -212,6 +238,7 @@ class RoomService:
         return {"id": message["id"]}
 
     async def ask(self, seat: Seat, body: rules.Ask) -> dict[str, Any]:
+        seat = await self._current(seat)
         outcome = await self._store.gate(
             seat.show_id,
             seat.principal.subject,
@@ -245,16 +272,17 @@ class RoomService:
             raise self._gate_error(outcome)
         votes = int(outcome.values[0])
         if outcome.ok:
-            self._coalescer.votes(seat.show_id, body.question_id, votes)
+            self._coalescer.votes(seat.show_id, body.question_id)
         return {"id": body.question_id, "votes": votes, "counted": outcome.ok}
 
     async def react(self, seat: Seat, body: rules.React) -> dict[str, Any]:
+        seat = await self._current(seat)
         limit = (10**6, 1) if seat.staff else self._limits.reaction
         outcome = await self._store.react(seat.show_id, seat.principal.subject, body.count, limit)
         if not outcome.ok:
             raise self._gate_error(outcome)
         hearts = int(outcome.values[0])
-        self._coalescer.hearts(seat.show_id, hearts)
+        self._coalescer.hearts(seat.show_id)
         return {"hearts": hearts}
 
     # Staff actions: each is checked here, then published at once.
@@ -405,11 +433,15 @@ class RoomService:
         return {"words": await self._store.blocked(seat.show_id)}
 
     async def _require(self, seat: Seat, allowed: frozenset[Role], action: str) -> None:
-        """Staff rights are read again for every staff action: a member removed or demoted while
-        connected loses them at once, not at the next join."""
-        role = seat.role
-        if role is not None and seat.principal.account_id is not None:
+        """Staff rights are read afresh for every staff action: a member removed, demoted or
+        promoted while connected is treated by their role now, not at the time they joined."""
+        role = None
+        if seat.principal.account_id is not None:
             role = await self._role_in(seat.shop_id, seat.principal.account_id)
+            self._roles[(seat.shop_id, seat.principal.account_id)] = (
+                role,
+                time.monotonic() + ROLE_TTL,
+            )
         rules.require(role, allowed, action)
 
     def _closed_check(self, outcome: Outcome) -> None:
@@ -435,13 +467,21 @@ class RoomService:
         event: dict[str, Any] = {"type": "status", "status": target.value, field: at}
         if target is Status.ENDED:
             event["final"] = await self._final_stats(show_id)
+            # What this node accepted just before the end goes out before the final frame.
+            await self._coalescer.flush(show_id)
         outcome = await self._store.status(show_id, target.value, field, at, dumps([event]))
         seq = int(outcome.values[0]) if outcome.ok else None
         await self._archive.record(show_id, f"status.{target.value}", {field: at}, seq)
         if target is Status.ENDED:
+            await self._store.expire_all(show_id, ENDED_TTL)
             for callback in self._on_closed:
                 await callback(show_id)
         return show
+
+    async def forget(self, shop_id: int, show_id: int) -> None:
+        """Delete a scheduled show, then its room: a later show with the same id starts clean."""
+        await self._shows.delete(shop_id, show_id)
+        await self._store.drop(show_id)
 
     async def _final_stats(self, show_id: int) -> dict[str, Any]:
         return await self._store.totals(show_id)

@@ -34,10 +34,19 @@ log = logging.getLogger(__name__)
 NAMESPACE = "/"
 
 
+FetchFrames = Callable[[int, int, int], Awaitable[list[dict[str, Any]]]]
+
+
 class RoomManager(socketio.AsyncRedisManager):  # type: ignore[misc]
     def __init__(self, url: str, channel: str, queue_limit: int, **kwargs: Any) -> None:
+        # A half-open link to Redis is noticed within 30 s instead of leaving the node deaf.
+        kwargs.setdefault("redis_options", {"health_check_interval": 30})
         super().__init__(url, channel=channel, **kwargs)
         self.queue_limit = queue_limit
+        # Reads frames from the show's log: fills a gap left while the pub/sub link was down.
+        self.fetch: FetchFrames | None = None
+        self._last_seq: dict[str, int] = {}
+        self.gaps_filled = 0
         self._held: dict[str, list[tuple[int, eio_packet.Packet]]] = {}
         self._dropping: set[str] = set()
         self.frames_delivered = 0
@@ -54,9 +63,36 @@ class RoomManager(socketio.AsyncRedisManager):  # type: ignore[misc]
             and len(data) == 1
             and isinstance(data[0], dict)
         ):
-            self.deliver(str(message.get("room")), data[0])
+            await self._frame(str(message.get("room")), data[0])
             return
         await super()._handle_emit(message)
+
+    async def _frame(self, room: str, frame: dict[str, Any]) -> None:
+        seq = int(frame.get("seq", 0))
+        last = self._last_seq.get(room)
+        self._last_seq[room] = seq
+        if (
+            last is not None
+            and seq > last + 1
+            and self.fetch is not None
+            and room in self.rooms.get(NAMESPACE, {})
+        ):
+            # Frames published while this node's pub/sub link was down: read them from the log
+            # (the listener handles one message at a time, so order holds).
+            try:
+                missing = await self.fetch(int(frame["show_id"]), last + 1, seq - 1)
+            except Exception:
+                log.exception("could not fill a frame gap", extra={"room": room})
+                missing = []
+            for old in missing:
+                if last < int(old.get("seq", 0)) < seq:
+                    self.deliver(room, old)
+                    self.gaps_filled += 1
+        self.deliver(room, frame)
+
+    async def _handle_close_room(self, message: dict[str, Any]) -> None:
+        self._last_seq.pop(str(message.get("room")), None)
+        await super()._handle_close_room(message)
 
     def deliver(self, room: str, frame: dict[str, Any]) -> None:
         pkt = self.server.packet_class(
@@ -114,7 +150,35 @@ RESERVED_EVENTS = frozenset({"connect", "disconnect", "connect_error", "*"})
 
 
 class RoomServer(socketio.AsyncServer):  # type: ignore[misc]
-    """python-socketio's server, refusing client events named like its lifecycle handlers."""
+    """python-socketio's server, with two guards at the Engine.IO level: open connections per
+    client address (counted at the handshake, so a client that never completes the Socket.IO
+    connect still counts), and client events named like the server's lifecycle handlers."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.sockets_per_ip = 0  # 0: no limit
+        self.ip_of: Callable[[dict[str, Any]], str] = lambda _environ: "unknown"
+        self._per_ip: dict[str, int] = defaultdict(int)
+        self._ip_of_eio: dict[str, str] = {}
+
+    async def _handle_eio_connect(self, eio_sid: str, environ: dict[str, Any]) -> Any:
+        ip = self.ip_of(environ)
+        if self.sockets_per_ip and self._per_ip[ip] >= self.sockets_per_ip:
+            # Engine.IO answers the handshake 401 with this message.
+            return {"code": "rate_limited", "message": "too many connections from this address"}
+        self._per_ip[ip] += 1
+        self._ip_of_eio[eio_sid] = ip
+        return await super()._handle_eio_connect(eio_sid, environ)
+
+    async def _handle_eio_disconnect(self, eio_sid: str, reason: Any = None) -> None:
+        try:
+            await super()._handle_eio_disconnect(eio_sid, reason)
+        finally:
+            ip = self._ip_of_eio.pop(eio_sid, None)
+            if ip is not None:
+                self._per_ip[ip] -= 1
+                if self._per_ip[ip] <= 0:
+                    del self._per_ip[ip]
 
     async def _handle_event(
         self, eio_sid: str, namespace: str | None, id: int | None, data: Any
@@ -135,7 +199,6 @@ class RoomServer(socketio.AsyncServer):  # type: ignore[misc]
 @dataclass
 class _Conn:
     principal: Principal
-    ip: str
     transport: Any = None
     seat: Seat | None = None
 
@@ -157,10 +220,9 @@ class RoomSocket:
         self.manager = manager
         self.service = service
         self._verify = verify
-        self._ip_of = ip_of
-        self._per_ip_limit = sockets_per_ip
+        sio.ip_of = ip_of
+        sio.sockets_per_ip = sockets_per_ip
         self._conns: dict[str, _Conn] = {}
-        self._per_ip: dict[str, int] = defaultdict(int)
         events: dict[str, tuple[type[BaseModel], Handler]] = {
             "chat": (rules.Chat, service.chat),
             "ask": (rules.Ask, service.ask),
@@ -210,22 +272,13 @@ class RoomSocket:
         principal = self._verify(token) if isinstance(token, str) else None
         if principal is None:
             raise _refused(AppError(ErrorCode.UNAUTHENTICATED, "send a valid token in auth.token"))
-        ip = self._ip_of(environ)
-        if self._per_ip[ip] >= self._per_ip_limit:
-            raise _refused(
-                AppError(ErrorCode.RATE_LIMITED, "too many connections from this address")
-            )
-        self._per_ip[ip] += 1
         request = environ.get("aiohttp.request")
-        self._conns[sid] = _Conn(principal, ip, getattr(request, "transport", None))
+        self._conns[sid] = _Conn(principal, getattr(request, "transport", None))
 
     async def disconnect(self, sid: str, reason: Any = None) -> None:
         conn = self._conns.pop(sid, None)
         if conn is None:
             return
-        self._per_ip[conn.ip] -= 1
-        if self._per_ip[conn.ip] <= 0:
-            del self._per_ip[conn.ip]
         if conn.seat is not None:
             await self.service.leave(conn.seat, sid)
 

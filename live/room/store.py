@@ -21,6 +21,9 @@ from redis.commands.core import AsyncScript
 from live.room.rules import MAX_PINS, RECENT_CHAT, TOP_QUESTIONS
 
 FRAME_EVENT = "frame"
+# A reconnecting client gets at most this much replayed; a longer gap gets a fresh snapshot.
+REPLAY_MAX_FRAMES = 1000
+REPLAY_MAX_BYTES = 512 * 1024
 
 # ARGV[1..5] of every script: show id, now (ms), stream length to keep, manager channel, room.
 _PRELUDE = """
@@ -94,12 +97,16 @@ if since ~= '' then
   if since == seq then return {'replay', seq, {}} end
   if since < seq then
     local first = redis.call('XRANGE', base .. 'log', '-', '+', 'COUNT', 1)
-    if #first > 0 and tonumber(string.match(first[1][1], '^(%d+)')) <= since + 1 then
-      local frames = {}
+    -- A replay is bounded (ARGV[11] frames, ARGV[12] bytes); past that a snapshot is smaller.
+    if #first > 0 and tonumber(string.match(first[1][1], '^(%d+)')) <= since + 1
+        and seq - since <= tonumber(ARGV[11]) then
+      local frames, bytes = {}, 0
       for _, entry in ipairs(redis.call('XRANGE', base .. 'log', (since + 1) .. '-0', '+')) do
+        bytes = bytes + #entry[2][2]
+        if bytes > tonumber(ARGV[12]) then frames = nil break end
         frames[#frames + 1] = entry[2][2]
       end
-      return {'replay', seq, frames}
+      if frames then return {'replay', seq, frames} end
     end
   end
   stale = 1
@@ -251,7 +258,6 @@ for _, item in ipairs(redis.call('LRANGE', base .. 'chat', 0, -1)) do
     break
   end
 end
-redis.call('SADD', base .. 'deleted', ARGV[6])
 return {'ok', publish(ARGV[7])}
 """
 
@@ -297,18 +303,37 @@ if ARGV[6] == 'ended' then
   redis.call('PUBLISH', ARGV[4], '{"method":"close_room","room":"' .. ARGV[5]
     .. '","namespace":"/","host_id":"room"}')
   for _, name in ipairs({'seq', 'log', 'state', 'pins', 'units', 'chat', 'msgid', 'q', 'qvotes',
-      'qrank', 'qid', 'presence', 'uniq', 'bans', 'timeouts', 'blocked', 'deleted'}) do
+      'qrank', 'qid', 'presence', 'uniq', 'bans', 'timeouts', 'blocked'}) do
     redis.call('EXPIRE', base .. name, ARGV[10])
   end
 end
 return {'ok', seq}
 """
 
-# ARGV: how many recent chat messages to keep, the frame's chat messages, events (last).
+# ARGV: recent chat to keep, how many chat messages follow, the messages, events (a JSON array
+# body, maybe empty), whether hearts changed ('1'/'0'), then the question ids whose votes changed.
+# Counts are read here, at publish time, so frames from several nodes never carry an older
+# count after a newer one.
 _FLUSH = """
-for i = 7, #ARGV - 1 do redis.call('LPUSH', base .. 'chat', ARGV[i]) end
-if #ARGV > 7 then redis.call('LTRIM', base .. 'chat', 0, tonumber(ARGV[6]) - 1) end
-return publish(ARGV[#ARGV])
+-- A room that is gone (its show was deleted) is not brought back by late chat.
+if redis.call('EXISTS', base .. 'state') == 0 then return 0 end
+local n = tonumber(ARGV[7])
+for i = 8, 7 + n do redis.call('LPUSH', base .. 'chat', ARGV[i]) end
+if n > 0 then redis.call('LTRIM', base .. 'chat', 0, tonumber(ARGV[6]) - 1) end
+local parts = {}
+if ARGV[8 + n] ~= '' then parts[#parts + 1] = ARGV[8 + n] end
+if ARGV[9 + n] == '1' then
+  parts[#parts + 1] = '{"type":"reactions","hearts":'
+    .. (redis.call('HGET', base .. 'state', 'hearts') or '0') .. '}'
+end
+for i = 10 + n, #ARGV do
+  local votes = redis.call('HGET', base .. 'qvotes', ARGV[i])
+  if votes then
+    parts[#parts + 1] = '{"type":"question.votes","id":' .. ARGV[i] .. ',"votes":' .. votes .. '}'
+  end
+end
+if #parts == 0 then return 0 end
+return publish('[' .. table.concat(parts, ',') .. ']')
 """
 
 # ARGV: node id, local viewer count, entry lifetime (ms), stats interval (ms).
@@ -390,6 +415,7 @@ class RoomStore:
         self._channel = channel
         self._replay = replay_frames
         self._ended_ttl = ended_ttl
+        self._replay_max_frames = min(replay_frames, REPLAY_MAX_FRAMES)
 
         def script(body: str) -> AsyncScript:
             return redis.register_script(_PRELUDE + body)
@@ -481,6 +507,8 @@ class RoomStore:
             "" if since is None else since,
             RECENT_CHAT,
             TOP_QUESTIONS,
+            self._replay_max_frames,
+            REPLAY_MAX_BYTES,
         )
         kind = raw[0]
         if kind == "banned":
@@ -537,9 +565,45 @@ class RoomStore:
     ) -> Outcome:
         return await self._outcome(self._react, show_id, subject, count, limit[0], limit[1])
 
-    async def flush(self, show_id: int, chat: list[str], events: str, client: Any = None) -> Any:
+    async def flush(
+        self,
+        show_id: int,
+        chat: list[str],
+        events: list[str],
+        hearts: bool,
+        question_ids: list[int],
+        client: Any = None,
+    ) -> Any:
         """Publish one coalesced frame (and keep its chat messages as recent chat)."""
-        return await self._run(self._flush, show_id, RECENT_CHAT, *chat, events, client=client)
+        return await self._run(
+            self._flush,
+            show_id,
+            RECENT_CHAT,
+            len(chat),
+            *chat,
+            ",".join(events),
+            "1" if hearts else "0",
+            *question_ids,
+            client=client,
+        )
+
+    async def frames(self, show_id: int, first: int, last: int) -> list[dict[str, Any]]:
+        """Frames first..last from the show's log (those still kept)."""
+        entries = await self._redis.xrange(self._base(show_id) + "log", f"{first}-0", f"{last}-0")
+        return [json.loads(str(fields["f"])) for _, fields in entries or [] if fields]
+
+    async def drop(self, show_id: int) -> None:
+        """Forget a show's room entirely (the show was deleted)."""
+        keys = [k async for k in self._redis.scan_iter(match=self._base(show_id) + "*", count=500)]
+        for start in range(0, len(keys), 500):
+            await self._redis.delete(*keys[start : start + 500])
+
+    async def expire_all(self, show_id: int, seconds: int) -> None:
+        """Give every key of a show's room an expiry (after the show ended)."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            async for key in self._redis.scan_iter(match=self._base(show_id) + "*", count=500):
+                pipe.expire(key, seconds)
+            await pipe.execute()
 
     def pipeline(self) -> Any:
         return self._redis.pipeline(transaction=False)

@@ -17,6 +17,7 @@ _SHOW = "/api/shops/{shop_id}/shows/{show_id}"
 
 
 Transition = Callable[[int, int, Status], Awaitable[dict[str, Any]]]
+Remove = Callable[[int, int], Awaitable[None]]
 
 
 class ShowViews:
@@ -25,11 +26,13 @@ class ShowViews:
         shows: ShowService,
         membership: MembershipLookup,
         transition: Transition | None = None,
+        remove: Remove | None = None,
     ) -> None:
         self.shows = shows
         self.membership = membership
         # The live room's transition also tells the room; without one, only the database moves.
         self.transition = transition or shows.transition
+        self.remove = remove or shows.delete
 
     def routes(self) -> list[web.RouteDef]:
         return [
@@ -72,7 +75,7 @@ class ShowViews:
 
     async def delete(self, request: web.Request) -> web.Response:
         shop_id = await self._shop(request, write=True)
-        await self.shows.delete(shop_id, match_int(request, "show_id"))
+        await self.remove(shop_id, match_int(request, "show_id"))
         return web.Response(status=204)
 
     async def start(self, request: web.Request) -> web.Response:

@@ -184,8 +184,8 @@ async def test_viewers_cannot_act_as_staff(room: Room) -> None:
         ("unpin", {"product_id": pid}),
         ("question.close", {"question_id": 1, "status": "answered"}),
         ("chat.delete", {"message_id": 1}),
-        ("user.timeout", {"subject": "g:abc", "minutes": 5}),
-        ("user.ban", {"subject": "g:abc"}),
+        ("user.timeout", {"subject": "g:" + "ab" * 16, "minutes": 5}),
+        ("user.ban", {"subject": "g:" + "ab" * 16}),
         ("announce", {"text": "hello"}),
         ("slow_mode", {"seconds": 5}),
         ("blocked_words", {"words": ["x"]}),
@@ -573,3 +573,96 @@ async def test_a_slow_consumer_is_dropped_not_buffered(make_client: ClientFactor
         await ws.close()
     finally:
         await room.close()
+
+
+async def test_a_deleted_shows_room_is_gone(room: Room) -> None:
+    viewer = await room.joined()
+    await viewer.ok("chat", {"text": "before the delete"})
+    await viewer.wait_event("chat")
+    resp = await room.client.delete(
+        f"/api/shops/{room.shop_id}/shows/{room.show_id}", headers=bearer(room.owner)
+    )
+    assert resp.status == 204
+    late = await room.viewer()
+    await late.refused("join", {"show_id": room.show_id}, "not_found")
+
+
+async def test_frames_missed_while_the_pubsub_link_was_down_are_filled_in(
+    client: TestClient[Any, Any],
+) -> None:
+    room = await Room(client).setup(products=1)
+    try:
+        host = await room.host()
+        viewer = await room.joined()
+        await host.ok("announce", {"text": "one"})
+        await viewer.wait_event("announcement")
+        redis = client.app[realtime_key].store._redis
+        manager = client.app[realtime_key].manager
+        # Cut this node's subscriber; it resubscribes after about a second.
+        await redis.execute_command("CLIENT", "KILL", "TYPE", "pubsub")
+        for text in ("two", "three"):
+            await host.ok("announce", {"text": text})
+        await asyncio.sleep(2.5)
+        await host.ok("announce", {"text": "four"})
+        await viewer.wait_event("announcement", 4)
+        assert [e["announcement"]["text"] for e in viewer.events("announcement")] == [
+            "one",
+            "two",
+            "three",
+            "four",
+        ]
+        seqs = viewer.seqs()
+        assert seqs == list(range(seqs[0], seqs[0] + len(seqs)))
+        assert manager.gaps_filled >= 2
+    finally:
+        await room.close()
+
+
+async def test_a_replay_is_bounded(make_client: ClientFactory) -> None:
+    client = await make_client()
+    room = await Room(client).setup(products=0)
+    try:
+        variants = [
+            {"sku": f"H-{i}", "options": {f"o{j}": "v" * 60 for j in range(5)}, "stock": 1}
+            for i in range(100)
+        ]
+        resp = await client.post(
+            f"/api/shops/{room.shop_id}/products",
+            json={"title": "Heavy", "currency": "EUR", "price": 100, "variants": variants},
+            headers=bearer(room.owner),
+        )
+        heavy = (await resp.json())["id"]
+        await client.patch(
+            f"/api/shops/{room.shop_id}/shows/{room.show_id}",
+            json={"lineup": [heavy]},
+            headers=bearer(room.owner),
+        )
+        host = await room.host()
+        for _ in range(20):  # about 40 KB each: past the 512 KB a replay may carry
+            await host.ok("pin", {"product_id": heavy})
+        viewer = await room.viewer()
+        answer = await viewer.ok("join", {"show_id": room.show_id, "since": 1})
+        assert "replay" not in answer and answer["stale"] is True
+        answer = await viewer.ok("join", {"show_id": room.show_id, "since": answer["seq"] - 2})
+        assert len(answer["replay"]) == 2
+    finally:
+        await room.close()
+
+
+async def test_half_open_connections_count_against_the_address_limit(
+    make_client: ClientFactory,
+) -> None:
+    client = await make_client(sockets_per_ip=2)
+    room = await Room(client).setup(products=0)
+    url = room.url.replace("http", "ws") + "/socket.io/?EIO=4&transport=websocket"
+    raw = [await client.session.ws_connect(url) for _ in range(2)]  # never send "40"
+    try:
+        with pytest.raises(socketio.exceptions.ConnectionError):
+            await room.viewer()
+    finally:
+        for ws in raw:
+            await ws.close()
+        await room.close()
+    await asyncio.sleep(0.2)
+    viewer = await room.viewer()  # the places are free again
+    await viewer.close()

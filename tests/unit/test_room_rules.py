@@ -62,7 +62,7 @@ VALID: dict[type[BaseModel], dict[str, Any]] = {
     Pin: {"product_id": 1, "deal": DEAL},
     Unpin: {"product_id": 1},
     DeleteMessage: {"message_id": 1},
-    Timeout: {"subject": "g:abc", "minutes": 5},
+    Timeout: {"subject": "g:" + "ab" * 16, "minutes": 5},
     Ban: {"subject": "a:1"},
     Announce: {"text": "free shipping"},
     SlowMode: {"seconds": 30},
@@ -422,7 +422,7 @@ def test_close_question_refuses_other_statuses(status: str) -> None:
     refused(CloseQuestion, {"question_id": 3, "status": status})
 
 
-@pytest.mark.parametrize("subject", ["g:abc", "a:1", "g:" + "Z9" * 32, "a:0"])
+@pytest.mark.parametrize("subject", ["g:" + "0123456789abcdef" * 2, "a:1", "a:42", "a:" + "9" * 18])
 @pytest.mark.parametrize("schema", [Ban, Timeout])
 def test_subjects(schema: type[BaseModel], subject: str) -> None:
     parsed = schema.model_validate(with_field(schema, "subject", subject))
@@ -434,6 +434,11 @@ def test_subjects(schema: type[BaseModel], subject: str) -> None:
     [
         "",
         "g:",
+        "g:abc",  # a guest id is 32 hex digits
+        "a:0",
+        "a:abc",  # an account id is a number
+        "a:" + "9" * 19,
+        "g:" + "Z9" * 32,
         "x:abc",
         "G:abc",
         "abc",
