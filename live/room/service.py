@@ -459,8 +459,21 @@ class RoomService:
         return await self.set_status(seat.shop_id, seat.show_id, Status.ENDED)
 
     async def set_status(self, shop_id: int, show_id: int, target: Status) -> dict[str, Any]:
-        """Move the show (database first, the state machine decides), then tell the room."""
-        show = await self._shows.transition(shop_id, show_id, target)
+        """Move the show (database first, the state machine decides), then tell the room.
+
+        If the room missed an earlier transition (Redis failed after the database moved), the
+        same request again repairs it: the database refuses the repeat, the room catches up.
+        """
+        try:
+            show = await self._shows.transition(shop_id, show_id, target)
+        except AppError as err:
+            if err.code is not ErrorCode.INVALID_TRANSITION:
+                raise
+            show = await self._shows.get(shop_id, show_id)
+            current = await self._store.shop_and_status(show_id)
+            if show["status"] != target.value or current is None or current[1] == target.value:
+                raise
+            log.warning("room status repaired", extra={"show_id": show_id})
         await self._open(show_id)
         at = now_ms()
         field = "started_at_ms" if target is Status.LIVE else "ended_at_ms"

@@ -216,6 +216,20 @@ async def test_pins_chat_and_counts_cross_nodes(cluster: Cluster, room: Room) ->
     assert sorted(shared) == [s for s in viewer.seqs() if s in shared]
 
 
+async def test_a_ban_on_one_node_disconnects_the_viewer_on_the_other(
+    cluster: Cluster, room: Room
+) -> None:
+    a, b_ = cluster.nodes
+    host = await room.host(url=a.url)
+    token = await room.guest_token("Troll")
+    troll = await room.joined("Troll", token, url=b_.url)
+    subject = (await troll.ok("join", {"show_id": room.show_id}))["snapshot"]["you"]["subject"]
+    await host.ok("user.ban", {"subject": subject})
+    await until(lambda: not troll.sio.connected, what="the banned viewer on B to be dropped")
+    again = await room.viewer("Troll", token, url=b_.url)
+    await again.refused("join", {"show_id": room.show_id}, "banned")
+
+
 async def test_killing_a_node_loses_no_event(cluster: Cluster, room: Room) -> None:
     a, b_ = cluster.nodes
     host = await room.host(url=a.url)

@@ -12,6 +12,7 @@ import pytest
 import socketio
 from aiohttp.test_utils import TestClient
 
+from live.shows.rules import Status
 from server.keys import realtime_key
 from tests.conftest import ClientFactory
 from tests.helpers import add_member, bearer, sign_up
@@ -666,3 +667,16 @@ async def test_half_open_connections_count_against_the_address_limit(
     await asyncio.sleep(0.2)
     viewer = await room.viewer()  # the places are free again
     await viewer.close()
+
+
+async def test_a_transition_the_room_missed_is_repaired_by_repeating_it(room: Room) -> None:
+    host = await room.host()
+    viewer = await room.joined()
+    # The database moved but the room did not hear of it (as if Redis failed at that moment).
+    shows = room.client.app[realtime_key].service._shows
+    await shows.transition(room.shop_id, room.show_id, Status.LIVE)
+    answer = await host.ok("show.start")
+    assert answer["status"] == "live"
+    assert (await viewer.wait_event("status"))[0]["status"] == "live"
+    # Once the room agrees, a repeat is refused as before.
+    await host.refused("show.start", None, "invalid_transition")
