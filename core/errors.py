@@ -31,6 +31,7 @@ class ErrorCode(StrEnum):
     TIMED_OUT = "timed_out"
     SLOW_MODE = "slow_mode"
     BLOCKED_WORD = "blocked_word"
+    OUT_OF_STOCK = "out_of_stock"
     INTERNAL_ERROR = "internal_error"
 
 
@@ -60,6 +61,7 @@ HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.TIMED_OUT: 403,
     ErrorCode.SLOW_MODE: 429,
     ErrorCode.BLOCKED_WORD: 422,
+    ErrorCode.OUT_OF_STOCK: 409,
     ErrorCode.INTERNAL_ERROR: 500,
 }
 

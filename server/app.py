@@ -23,6 +23,7 @@ from server.accounts.service import AuthService
 from server.accounts.shops import ShopService
 from server.accounts.tokens import TokenSigner
 from server.accounts.views import AccountViews
+from server.commerce import attach_carts
 from server.embedded_redis import EmbeddedRedis
 from server.health import healthz, readyz
 from server.keys import (
@@ -121,6 +122,7 @@ def create_app(settings: Settings) -> web.Application:
     room = realtime.service
     app.router.add_routes(ShowViews(shows, shops.role_in, room.set_status, room.forget).routes())
     app.router.add_routes(RoomViews(realtime.archive, shows, shops.role_in).routes())
+    attach_carts(app, settings, redis, shows, realtime)
     _static_routes(app)
     return app
 

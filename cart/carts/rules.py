@@ -43,8 +43,18 @@ class SetQuantity(_Strict):
     quantity: Quantity
 
 
+class Quantity_(_Strict):
+    """The body of a quantity change: the variant is in the URL."""
+
+    quantity: Quantity
+
+
 class RemoveItem(_Strict):
     variant_id: Id
+
+
+class Empty(_Strict):
+    pass
 
 
 @dataclass(frozen=True, slots=True)

@@ -245,8 +245,12 @@ class RoomSocket:
         sio.on("join", self.join)
         sio.on("leave", self.leave)
         sio.on("*", self.unknown)
+        self.add_events(events)
+
+    def add_events(self, events: dict[str, tuple[type[BaseModel], Handler]]) -> None:
+        """Register seat-bound events (the composition root adds the cart's this way)."""
         for name, (schema, handler) in events.items():
-            sio.on(name, self._event(name, schema, handler))
+            self.sio.on(name, self._event(name, schema, handler))
 
     @property
     def connections(self) -> int:
@@ -337,12 +341,15 @@ class RoomSocket:
     def _event(
         self, name: str, schema: type[BaseModel], handler: Handler
     ) -> Callable[..., Awaitable[dict[str, Any]]]:
+        # An event without fields (show.start, cart.view, ...) may also be sent with no payload.
+        empty_ok = not schema.model_fields
+
         async def on_event(sid: str, *args: Any) -> dict[str, Any]:
             conn = self._conns.get(sid)
             try:
                 if conn is None or conn.seat is None:
                     raise AppError(ErrorCode.NOT_JOINED, "join a show first")
-                body = parse(schema, _one(args, empty_ok=schema is rules.Empty))
+                body = parse(schema, _one(args, empty_ok=empty_ok))
                 return {"ok": True, **await handler(conn.seat, body)}
             except AppError as err:
                 return _error(err)

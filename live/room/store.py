@@ -643,6 +643,22 @@ class RoomStore:
     async def ban(self, show_id: int, subject: str, events: str) -> Outcome:
         return await self._outcome(self._ban, show_id, subject, events)
 
+    async def deals(self, show_id: int) -> dict[int, dict[str, Any]]:
+        """Running flash deals of the show's pins, by product id, with units left."""
+        base = self._base(show_id)
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.hgetall(base + "pins")
+            pipe.hgetall(base + "units")
+            pins, units = await pipe.execute()
+        out: dict[int, dict[str, Any]] = {}
+        now = now_ms()
+        for pid, raw in pins.items():
+            deal = json.loads(raw).get("deal")
+            if deal is None or deal["ends_at_ms"] <= now:
+                continue
+            out[int(pid)] = {**deal, "units_left": int(units.get(pid, 0))}
+        return out
+
     async def totals(self, show_id: int) -> dict[str, int]:
         base = self._base(show_id)
         async with self._redis.pipeline(transaction=False) as pipe:

@@ -1,0 +1,94 @@
+"""Carts in Redis: one hash per buyer per show (`i:<variant id>` -> quantity, `v` -> version).
+Every change is one Lua script that checks the limits, bumps the version and refreshes the
+expiry, so two tabs adding at once can neither pass a limit nor lose an update."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from redis.asyncio import Redis
+
+_ADD = """
+local key, field = KEYS[1], 'i:' .. ARGV[1]
+local qty, max_qty, max_lines = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local current = tonumber(redis.call('HGET', key, field) or '0')
+if current == 0 then
+  local lines = redis.call('HLEN', key) - (redis.call('HEXISTS', key, 'v') == 1 and 1 or 0)
+  if lines >= max_lines then return {'too_many_lines', 0} end
+end
+if current + qty > max_qty then return {'too_many', current} end
+redis.call('HSET', key, field, current + qty)
+local version = redis.call('HINCRBY', key, 'v', 1)
+redis.call('EXPIRE', key, ARGV[5])
+return {'ok', version}
+"""
+
+_SET = """
+local key, field = KEYS[1], 'i:' .. ARGV[1]
+if redis.call('HEXISTS', key, field) == 0 then return {'missing', 0} end
+redis.call('HSET', key, field, ARGV[2])
+local version = redis.call('HINCRBY', key, 'v', 1)
+redis.call('EXPIRE', key, ARGV[3])
+return {'ok', version}
+"""
+
+_REMOVE = """
+local key = KEYS[1]
+if redis.call('HDEL', key, 'i:' .. ARGV[1]) == 0 then return {'missing', 0} end
+local version = redis.call('HINCRBY', key, 'v', 1)
+redis.call('EXPIRE', key, ARGV[2])
+return {'ok', version}
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Contents:
+    items: dict[int, int]  # variant id -> quantity
+    version: int
+
+
+class CartStore:
+    def __init__(self, redis: Redis, prefix: str, ttl_seconds: int) -> None:
+        self._redis = redis
+        self._prefix = prefix
+        self._ttl = ttl_seconds
+        self._add = redis.register_script(_ADD)
+        self._set = redis.register_script(_SET)
+        self._remove = redis.register_script(_REMOVE)
+
+    def _key(self, show_id: int, subject: str) -> str:
+        return f"{self._prefix}cart:{{{show_id}}}:{subject}"
+
+    async def contents(self, show_id: int, subject: str) -> Contents:
+        raw = await self._redis.hgetall(self._key(show_id, subject))
+        items = {int(k[2:]): int(v) for k, v in raw.items() if str(k).startswith("i:")}
+        return Contents(items, int(raw.get("v", 0)))
+
+    async def add(
+        self,
+        show_id: int,
+        subject: str,
+        variant_id: int,
+        quantity: int,
+        max_qty: int,
+        max_lines: int,
+    ) -> tuple[str, int]:
+        status, value = await self._add(
+            keys=[self._key(show_id, subject)],
+            args=[variant_id, quantity, max_qty, max_lines, self._ttl],
+        )
+        return str(status), int(value)
+
+    async def set(
+        self, show_id: int, subject: str, variant_id: int, quantity: int
+    ) -> tuple[str, int]:
+        status, value = await self._set(
+            keys=[self._key(show_id, subject)], args=[variant_id, quantity, self._ttl]
+        )
+        return str(status), int(value)
+
+    async def remove(self, show_id: int, subject: str, variant_id: int) -> tuple[str, int]:
+        status, value = await self._remove(
+            keys=[self._key(show_id, subject)], args=[variant_id, self._ttl]
+        )
+        return str(status), int(value)
