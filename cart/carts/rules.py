@@ -144,17 +144,3 @@ def price_cart(
         "items": sum(line.quantity for line in lines),
         "total": sum(line.total for line in lines),
     }
-
-
-def check_new_line(items: dict[int, int], variant_id: int, quantity: int) -> int:
-    """The quantity a line will hold after adding `quantity`; refuses past the limits."""
-    if variant_id not in items and len(items) >= MAX_LINES:
-        raise AppError(ErrorCode.CONFLICT, f"a cart holds at most {MAX_LINES} lines")
-    new = items.get(variant_id, 0) + quantity
-    if new > MAX_QUANTITY:
-        raise AppError(
-            ErrorCode.VALIDATION_ERROR,
-            f"at most {MAX_QUANTITY} of one item per order",
-            field="quantity",
-        )
-    return new

@@ -8,13 +8,11 @@ import pytest
 from pydantic import ValidationError
 
 from cart.carts.rules import (
-    MAX_LINES,
     MAX_QUANTITY,
     AddItem,
     Offer,
     RemoveItem,
     SetQuantity,
-    check_new_line,
     price_cart,
     price_line,
 )
@@ -117,14 +115,3 @@ def test_payload_models_accept_good_bodies() -> None:
     assert RemoveItem.model_validate({"variant_id": 3}).variant_id == 3
     with pytest.raises(ValidationError):
         SetQuantity.model_validate({"variant_id": 3})
-
-
-def test_adding_respects_line_and_quantity_limits() -> None:
-    assert check_new_line({1: 2}, 1, 3) == 5
-    assert check_new_line({}, 1, MAX_QUANTITY) == MAX_QUANTITY
-    with pytest.raises(AppError):
-        check_new_line({1: MAX_QUANTITY}, 1, 1)
-    full = {i: 1 for i in range(1, MAX_LINES + 1)}
-    with pytest.raises(AppError):
-        check_new_line(full, MAX_LINES + 1, 1)
-    assert check_new_line(full, 1, 1) == 2
