@@ -43,7 +43,7 @@ class SetQuantity(_Strict):
     quantity: Quantity
 
 
-class Quantity_(_Strict):
+class QuantityBody(_Strict):
     """The body of a quantity change: the variant is in the URL."""
 
     quantity: Quantity

@@ -38,7 +38,7 @@ class CartViews:
         buyer = require_principal(request)
         show_id = match_int(request, "show_id")
         variant_id = match_int(request, "variant_id")
-        body = await read_json(request, rules.Quantity_)
+        body = await read_json(request, rules.QuantityBody)
         item = rules.SetQuantity(variant_id=variant_id, quantity=body.quantity)
         return ok(await self.carts.set_quantity(show_id, buyer, item))
 
