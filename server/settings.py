@@ -64,6 +64,8 @@ class Settings(BaseSettings):
     socket_max_frame_bytes: int = Field(65536, ge=1024, le=16 * 1024 * 1024)
     sockets_per_ip: int = Field(50, ge=1, le=1_000_000)
 
+    redis_max_connections: int = Field(64, ge=2, le=10_000)
+
     # Carts.
     cart_ttl_seconds: int = Field(86400, ge=60, le=30 * 86400)
 

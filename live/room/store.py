@@ -222,7 +222,9 @@ if redis.call('HEXISTS', base .. 'pins', pid) == 0
 end
 redis.call('HSET', base .. 'pins', pid, ARGV[7])
 if ARGV[8] ~= '' then
+  -- A new deal: fresh units and fresh per-buyer allowances.
   redis.call('HSET', base .. 'units', pid, ARGV[8])
+  redis.call('DEL', base .. 'bought:' .. pid)
 else
   redis.call('HDEL', base .. 'units', pid)
 end
@@ -336,6 +338,40 @@ if #parts == 0 then return 0 end
 return publish('[' .. table.concat(parts, ',') .. ']')
 """
 
+# ARGV: product id, buyer subject, quantity.
+# The flash-deal gate: all or nothing, the deal's units and the buyer's per-buyer allowance are
+# checked and taken together, so a stampede can never take more units than the deal has. The
+# frame that empties the deal announces `sold_out` at once.
+_TAKE_DEAL = """
+local pid, subject, qty = ARGV[6], ARGV[7], tonumber(ARGV[8])
+if redis.call('HGET', base .. 'state', 'status') == 'ended' then return {'ended', 0} end
+local raw = redis.call('HGET', base .. 'pins', pid)
+if not raw then return {'no_deal', 0} end
+local deal = cjson.decode(raw)['deal']
+if deal == nil or deal == cjson.null then return {'no_deal', 0} end
+if tonumber(deal['ends_at_ms']) <= tonumber(ARGV[2]) then return {'expired', 0} end
+local left = tonumber(redis.call('HGET', base .. 'units', pid) or '0')
+if left < qty then return {'sold_out', left} end
+local bought = tonumber(redis.call('HGET', base .. 'bought:' .. pid, subject) or '0')
+if bought + qty > tonumber(deal['per_buyer']) then return {'limit', bought} end
+left = redis.call('HINCRBY', base .. 'units', pid, -qty)
+redis.call('HINCRBY', base .. 'bought:' .. pid, subject, qty)
+if left == 0 then
+  publish('[{"type":"sold_out","product_id":' .. pid .. '}]')
+end
+return {'ok', left}
+"""
+
+# ARGV: product id, buyer subject, quantity. Gives units back (a failed payment, an expired
+# order); a pin replaced since then has its own counter, so nothing is returned to it.
+_RETURN_DEAL = """
+local pid, subject, qty = ARGV[6], ARGV[7], tonumber(ARGV[8])
+local bought = tonumber(redis.call('HGET', base .. 'bought:' .. pid, subject) or '0')
+if bought < qty or redis.call('HEXISTS', base .. 'units', pid) == 0 then return {'none', 0} end
+redis.call('HINCRBY', base .. 'bought:' .. pid, subject, -qty)
+return {'ok', redis.call('HINCRBY', base .. 'units', pid, qty)}
+"""
+
 # ARGV: node id, local viewer count, entry lifetime (ms), stats interval (ms).
 _PRESENCE = """
 local now = tonumber(ARGV[2])
@@ -438,6 +474,8 @@ class RoomStore:
         self._status = script(_STATUS)
         self._flush = script(_FLUSH)
         self._presence = script(_PRESENCE)
+        self._take_deal = script(_TAKE_DEAL)
+        self._return_deal = script(_RETURN_DEAL)
 
     @property
     def channel(self) -> str:
@@ -642,6 +680,17 @@ class RoomStore:
 
     async def ban(self, show_id: int, subject: str, events: str) -> Outcome:
         return await self._outcome(self._ban, show_id, subject, events)
+
+    async def take_deal_units(
+        self, show_id: int, product_id: int, subject: str, quantity: int
+    ) -> Outcome:
+        """The flash-deal gate: ok (units left), sold_out, limit, expired, no_deal or ended."""
+        return await self._outcome(self._take_deal, show_id, product_id, subject, quantity)
+
+    async def return_deal_units(
+        self, show_id: int, product_id: int, subject: str, quantity: int
+    ) -> Outcome:
+        return await self._outcome(self._return_deal, show_id, product_id, subject, quantity)
 
     async def deals(self, show_id: int) -> dict[int, dict[str, Any]]:
         """Running flash deals of the show's pins, by product id, with units left."""
