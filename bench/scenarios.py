@@ -158,22 +158,18 @@ def run_room(nodes: int, load: Load, scenario: str) -> dict[str, Any]:
     return out
 
 
+def _room_load(quick: bool) -> Load:
+    if quick:
+        return Load(viewers=300, chat_per_s=20, seconds=20, warmup=3)
+    return Load(viewers=1000, chat_per_s=20, seconds=60, warmup=10)
+
+
 def fanout(quick: bool) -> dict[str, Any]:
-    load = (
-        Load(viewers=300, chat_per_s=20, seconds=20, warmup=3)
-        if quick
-        else Load(viewers=1000, chat_per_s=20, seconds=60, warmup=10)
-    )
-    return run_room(1, load, "fanout")
+    return run_room(1, _room_load(quick), "fanout")
 
 
 def scaleout(quick: bool) -> dict[str, Any]:
-    load = (
-        Load(viewers=300, chat_per_s=20, seconds=20, warmup=3)
-        if quick
-        else Load(viewers=1000, chat_per_s=20, seconds=60, warmup=10)
-    )
-    return run_room(2, load, "scaleout")
+    return run_room(2, _room_load(quick), "scaleout")
 
 
 def median_of(runs: list[dict[str, Any]]) -> dict[str, Any]:

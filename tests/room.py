@@ -119,6 +119,27 @@ class Room:
         self.show_id = (await resp.json())["id"]
         return self
 
+    async def heavy_lineup(self) -> int:
+        """Make the show's lineup one product whose pin frame carries about 40 KB; its id."""
+        variants = [
+            {"sku": f"H-{i}", "options": {f"o{j}": "v" * 60 for j in range(5)}, "stock": 1}
+            for i in range(100)
+        ]
+        resp = await self.client.post(
+            f"/api/shops/{self.shop_id}/products",
+            json={"title": "Heavy", "currency": "EUR", "price": 100, "variants": variants},
+            headers=bearer(self.owner),
+        )
+        assert resp.status == 201, await resp.text()
+        heavy = int((await resp.json())["id"])
+        resp = await self.client.patch(
+            f"/api/shops/{self.shop_id}/shows/{self.show_id}",
+            json={"lineup": [heavy]},
+            headers=bearer(self.owner),
+        )
+        assert resp.status == 200, await resp.text()
+        return heavy
+
     async def guest_token(self, name: str = "Guest") -> str:
         resp = await self.client.post("/api/viewers", json={"display_name": name})
         assert resp.status == 201, await resp.text()

@@ -154,7 +154,7 @@ class RoomService:
             "viewers": snap.viewers,
             "peak_viewers": int(state.get("peak", 0)),
             "hearts": int(state.get("hearts", 0)),
-            "announcement": None if announcement is None else _loads(announcement),
+            "announcement": None if announcement is None else json.loads(announcement),
             "slow_mode_seconds": int(state.get("slow_mode", 0)),
             "you": {
                 **seat.user(),
@@ -354,7 +354,7 @@ class RoomService:
         if outcome.status == "closed":
             raise AppError(ErrorCode.CONFLICT, "this question is already closed")
         seq, raw, votes = int(outcome.values[0]), outcome.values[1], int(outcome.values[2])
-        question = _loads(raw) if raw else {}
+        question = json.loads(raw) if raw else {}
         await self._archive.record(
             seat.show_id,
             f"question.{body.status}",
@@ -502,7 +502,3 @@ class RoomService:
 
 def _int_or_none(value: str | None) -> int | None:
     return None if value is None else int(value)
-
-
-def _loads(raw: str) -> Any:
-    return json.loads(raw)

@@ -7,11 +7,8 @@ import asyncio
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -20,6 +17,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from bench.harness import free_port, wait_http
 from server.embedded_redis import EmbeddedRedis
 from tests import backends as b
 from tests.conftest import FAST_HASH
@@ -32,26 +30,6 @@ if NGINX is None:
     if b.IN_CI:
         raise RuntimeError("nginx is required under CI=true (.ci/run installs it)")
     pytest.skip("nginx is not installed (.ci/run installs it)", allow_module_level=True)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _wait_http(url: str, within: float = 30) -> None:
-    deadline = time.monotonic() + within
-    while True:
-        try:
-            with urllib.request.urlopen(url, timeout=2) as resp:  # noqa: S310 - loopback
-                if resp.status == 200:
-                    return
-        except OSError:
-            pass
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{url} did not answer in time")
-        time.sleep(0.1)
 
 
 class Node:
@@ -69,7 +47,7 @@ class Node:
         )
 
     def wait_ready(self) -> None:
-        _wait_http(self.url + "/readyz")
+        wait_http(self.url + "/readyz")
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -150,7 +128,7 @@ async def cluster(backend: b.Backend, database_url: str, tmp_path: Path) -> Asyn
                 "REDIS_PREFIX": prefix,
                 "SECRET_KEY": "cluster-secret-" + "z" * 32,
                 "DATA_DIR": str(tmp_path / name),
-                "PORT": str(_free_port()),
+                "PORT": str(free_port()),
                 "TRUSTED_PROXIES": "127.0.0.1",
                 "LOG_FORMAT": "json",
                 "PASSWORD_HASH_TIME_COST": str(FAST_HASH["password_hash_time_cost"]),
@@ -159,13 +137,13 @@ async def cluster(backend: b.Backend, database_url: str, tmp_path: Path) -> Asyn
             nodes.append(Node(name, env, tmp_path))
         for node in nodes:
             await asyncio.to_thread(node.wait_ready)
-        front_port = _free_port()
+        front_port = free_port()
         ngx_dir = tmp_path / "nginx"
         ngx_dir.mkdir()
         conf = nginx_config(ngx_dir, front_port, [int(n.port) for n in nodes])
         processes.append(start_nginx(ngx_dir, conf))
         front = f"http://127.0.0.1:{front_port}"
-        await asyncio.to_thread(_wait_http, front + "/healthz")
+        await asyncio.to_thread(wait_http, front + "/healthz")
         yield Cluster(nodes, front)
     finally:
         for proc in processes:

@@ -535,23 +535,7 @@ async def test_a_slow_consumer_is_dropped_not_buffered(make_client: ClientFactor
     client = await make_client(socket_queue_frames=20)
     room = await Room(client).setup(products=0)
     try:
-        # A heavy product: every pin frame carries about 40 KB.
-        variants = [
-            {"sku": f"H-{i}", "options": {f"o{j}": "v" * 60 for j in range(5)}, "stock": 1}
-            for i in range(100)
-        ]
-        resp = await client.post(
-            f"/api/shops/{room.shop_id}/products",
-            json={"title": "Heavy", "currency": "EUR", "price": 100, "variants": variants},
-            headers=bearer(room.owner),
-        )
-        heavy = (await resp.json())["id"]
-        resp = await client.patch(
-            f"/api/shops/{room.shop_id}/shows/{room.show_id}",
-            json={"lineup": [heavy]},
-            headers=bearer(room.owner),
-        )
-        assert resp.status == 200, await resp.text()
+        heavy = await room.heavy_lineup()  # every pin frame carries about 40 KB
         host = await room.host()
         # A viewer that joins and then never reads again.
         ws = await client.session.ws_connect(
@@ -623,21 +607,7 @@ async def test_a_replay_is_bounded(make_client: ClientFactory) -> None:
     client = await make_client()
     room = await Room(client).setup(products=0)
     try:
-        variants = [
-            {"sku": f"H-{i}", "options": {f"o{j}": "v" * 60 for j in range(5)}, "stock": 1}
-            for i in range(100)
-        ]
-        resp = await client.post(
-            f"/api/shops/{room.shop_id}/products",
-            json={"title": "Heavy", "currency": "EUR", "price": 100, "variants": variants},
-            headers=bearer(room.owner),
-        )
-        heavy = (await resp.json())["id"]
-        await client.patch(
-            f"/api/shops/{room.shop_id}/shows/{room.show_id}",
-            json={"lineup": [heavy]},
-            headers=bearer(room.owner),
-        )
+        heavy = await room.heavy_lineup()
         host = await room.host()
         for _ in range(20):  # about 40 KB each: past the 512 KB a replay may carry
             await host.ok("pin", {"product_id": heavy})
