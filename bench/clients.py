@@ -91,15 +91,15 @@ async def connect(session: aiohttp.ClientSession, url: str, token: str) -> Conn:
     return Conn(ws)
 
 
-async def _join(conn: Conn, show_id: int) -> None:
-    reader = asyncio.ensure_future(_read_until_ack(conn))
+async def join(conn: Conn, show_id: int) -> None:
+    reader = asyncio.ensure_future(read_acks(conn))
     answer = await conn.emit("join", {"show_id": show_id})
     reader.cancel()
     if not answer.get("ok"):
         raise RuntimeError(f"join refused: {answer}")
 
 
-async def _read_until_ack(conn: Conn) -> None:
+async def read_acks(conn: Conn) -> None:
     async for msg in conn.ws:
         if msg.type == aiohttp.WSMsgType.TEXT:
             conn.handle_control(msg.data)
@@ -136,7 +136,7 @@ async def viewers(spec: dict[str, Any]) -> dict[str, Any]:
         for i, token in enumerate(spec["tokens"]):
             url = spec["urls"][i % len(spec["urls"])]
             conn = await connect(session, url, token)
-            await _join(conn, spec["show_id"])
+            await join(conn, spec["show_id"])
             conns.append((conn, spec["origins"][i % len(spec["urls"])]))
         drains = [
             asyncio.ensure_future(_drain(c, counts, window, spec["probe"], origin))
@@ -161,13 +161,13 @@ async def talkers(spec: dict[str, Any]) -> dict[str, Any]:
     window = Window(spec["window_start"], spec["window_end"])
     async with aiohttp.ClientSession() as session:
         host = await connect(session, spec["host_url"], spec["host_token"])
-        await _join(host, spec["show_id"])
+        await join(host, spec["show_id"])
         chatters = []
         for token in spec["chatter_tokens"]:
             conn = await connect(session, spec["host_url"], token)
-            await _join(conn, spec["show_id"])
+            await join(conn, spec["show_id"])
             chatters.append(conn)
-        readers = [asyncio.ensure_future(_read_until_ack(c)) for c in [host, *chatters]]
+        readers = [asyncio.ensure_future(read_acks(c)) for c in [host, *chatters]]
         accepted = 0
         refused = 0
         start = spec["send_start"]
@@ -212,9 +212,120 @@ async def talkers(spec: dict[str, Any]) -> dict[str, Any]:
     return {"accepted": accepted, "refused": refused, "sent": n, "pins": pin_i}
 
 
+# The test payment provider approves this card (docs/protocol.md).
+BUYER = {
+    "shipping_address": {
+        "name": "Bench Buyer",
+        "line1": "Hauptstrasse 1",
+        "city": "Berlin",
+        "postal_code": "10115",
+        "country": "DE",
+    },
+    "card": {"number": "4242424242424242", "exp_month": 12, "exp_year": 2099, "cvc": "123"},
+}
+
+
+async def _buyer(session: aiohttp.ClientSession, spec: dict[str, Any], token: str) -> Any:
+    """Connect, join, press Buy (`cart.add`); the connection and the cart it got."""
+    conn = await connect(session, spec["url"], token)
+    await join(conn, spec["show_id"])
+    reader = asyncio.ensure_future(read_acks(conn))
+    answer = await conn.emit("cart.add", {"variant_id": spec["variant_id"], "quantity": 1})
+    if not answer.get("ok"):
+        raise RuntimeError(f"cart.add refused: {answer}")
+    return conn, reader, answer["cart"]
+
+
+async def buyers(spec: dict[str, Any]) -> dict[str, Any]:
+    """Buyers as the player drives them: each connects, joins and presses Buy (`cart.add`);
+    at spec["release_at"] (ms) they all press Pay (`checkout`) at once. Outcomes by code, and
+    each checkout's time from the release to its ack."""
+    connector = aiohttp.TCPConnector(limit=0)
+    outcomes: dict[str, int] = {}
+    latencies: list[float] = []
+    samples: list[str] = []
+    async with aiohttp.ClientSession(connector=connector) as session:
+        gate = asyncio.Semaphore(50)
+
+        async def ready(token: str) -> Any:
+            async with gate:
+                return await _buyer(session, spec, token)
+
+        ready_buyers = await asyncio.gather(*(ready(t) for t in spec["tokens"]))
+        await asyncio.sleep(max(0.0, (spec["release_at"] - now_ms()) / 1000))
+        released = now_ms()
+
+        async def pay(i: int, conn: Conn, cart: dict[str, Any]) -> None:
+            body = {
+                "idempotency_key": f"bench-{spec['worker']}-{i}",
+                "cart_version": cart["version"],
+                "quote": cart["quote"],
+                **BUYER,
+            }
+            try:
+                answer = await asyncio.wait_for(conn.emit("checkout", body), 60)
+            except (TimeoutError, aiohttp.ClientError) as exc:
+                outcome = f"transport:{type(exc).__name__}"
+            else:
+                if answer.get("ok"):
+                    outcome = str(answer["order"]["status"])
+                else:
+                    outcome = str(answer["error"]["code"])
+                    if outcome != "sold_out" and len(samples) < 5:
+                        samples.append(json.dumps(answer)[:300])
+            latencies.append(now_ms() - released)
+            outcomes[outcome] = outcomes.get(outcome, 0) + 1
+
+        await asyncio.gather(*(pay(i, c, cart) for i, (c, _, cart) in enumerate(ready_buyers)))
+        for conn, reader, _ in ready_buyers:
+            reader.cancel()
+            await conn.ws.close()
+    return {"outcomes": outcomes, "latencies": latencies, "released": released, "samples": samples}
+
+
+async def joiners(spec: dict[str, Any]) -> dict[str, Any]:
+    """Each viewer connects and joins at its own time (spec["at"], ms); the time from `join` to
+    its answer (the snapshot) and from opening the WebSocket to the Socket.IO connect. Every
+    connection stays open, reading, until spec["hold_until"] (the app's memory is read then)."""
+    snapshot_ms: list[float] = []
+    connect_ms: list[float] = []
+    failures: list[str] = []
+    held: list[tuple[Conn, asyncio.Future[None]]] = []
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
+
+        async def one(token: str, at: float) -> None:
+            await asyncio.sleep(max(0.0, (at - now_ms()) / 1000))
+            start = now_ms()
+            try:
+                conn = await connect(session, spec["url"], token)
+                connected = now_ms()
+                reader = asyncio.ensure_future(read_acks(conn))
+                answer = await asyncio.wait_for(conn.emit("join", {"show_id": spec["show_id"]}), 30)
+            except (OSError, RuntimeError, TimeoutError, aiohttp.ClientError) as exc:
+                failures.append(f"{type(exc).__name__}: {exc}"[:200])
+                return
+            if not answer.get("ok"):
+                failures.append(json.dumps(answer)[:200])
+            snapshot_ms.append(now_ms() - connected)
+            connect_ms.append(connected - start)
+            held.append((conn, reader))
+
+        await asyncio.gather(
+            *(one(t, at) for t, at in zip(spec["tokens"], spec["at"], strict=True))
+        )
+        await asyncio.sleep(max(0.0, (spec["hold_until"] - now_ms()) / 1000))
+        for conn, reader in held:
+            reader.cancel()
+            await conn.ws.close()
+    return {"snapshot_ms": snapshot_ms, "connect_ms": connect_ms, "failures": failures}
+
+
+WORKERS = {"viewers": viewers, "talkers": talkers, "buyers": buyers, "joiners": joiners}
+
+
 def run_worker(kind: str, spec: dict[str, Any], conn: Any) -> None:
     """Process entry point: run one worker and send its result through the pipe."""
-    fn = viewers if kind == "viewers" else talkers
+    fn = WORKERS[kind]
     try:
         conn.send({"ok": True, "result": asyncio.run(fn(spec))})
     except Exception as exc:  # noqa: BLE001 - reported to the parent

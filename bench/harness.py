@@ -4,8 +4,11 @@ serve, load-generator processes, and the CPU the system under test used."""
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
 import multiprocessing
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -38,9 +41,17 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wait_http(url: str, within: float = 60) -> None:
+def wait_http(
+    url: str,
+    within: float = 60,
+    proc: subprocess.Popen[bytes] | None = None,
+    every: float = 0.1,
+) -> None:
+    """Until `url` answers 200; RuntimeError if it does not in time or `proc` exits first."""
     deadline = time.monotonic() + within
     while True:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"the process serving {url} exited with {proc.returncode}")
         try:
             with urllib.request.urlopen(url, timeout=2) as resp:  # noqa: S310 - loopback
                 if resp.status == 200:
@@ -49,7 +60,7 @@ def wait_http(url: str, within: float = 60) -> None:
             pass
         if time.monotonic() > deadline:
             raise RuntimeError(f"{url} did not come up")
-        time.sleep(0.1)
+        time.sleep(every)
 
 
 @dataclass
@@ -65,7 +76,7 @@ class App:
 
 class System:
     """N app processes on one Redis (embedded in the first app when N == 1, else a shared
-    embedded server this harness starts) and one SQLite database."""
+    embedded server this harness starts) and one database (SQLite, or BENCH_DATABASE_URL)."""
 
     def __init__(self, nodes: int, workdir: Path, env: dict[str, str] | None = None) -> None:
         self.nodes = nodes
@@ -79,7 +90,10 @@ class System:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "REDIS_"))}
         env.update(
             {
-                "DATABASE_URL": f"sqlite:///{self.workdir / 'bench.db'}",
+                # SQLite in the run's directory unless BENCH_DATABASE_URL names another.
+                "DATABASE_URL": os.environ.get(
+                    "BENCH_DATABASE_URL", f"sqlite:///{self.workdir / 'bench.db'}"
+                ),
                 "DATA_DIR": str(self.workdir / name),
                 "SECRET_KEY": "bench-secret-" + "b" * 32,
                 "PORT": str(free_port()),
@@ -187,6 +201,111 @@ def system(nodes: int, workdir: Path, env: dict[str, str] | None = None) -> Iter
         sut.stop()
 
 
+PEER = ROOT / "bench" / "peer"
+
+
+def wait_port(port: int, proc: subprocess.Popen[bytes], within: float = 30) -> None:
+    deadline = time.monotonic() + within
+    while True:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the baseline server exited with {proc.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"nothing listens on port {port}")
+        time.sleep(0.05)
+
+
+def ensure_peer_installed() -> None:
+    """`npm ci` the peer baseline's one dependency (socket.io) on first use."""
+    if (PEER / "node_modules" / "socket.io").exists():
+        return
+    for tool in ("node", "npm"):
+        if shutil.which(tool) is None:
+            raise RuntimeError(
+                f"the peer baseline needs Node.js 18+ and npm ({tool} not found): "
+                "apt-get install -y nodejs npm"
+            )
+    progress("peer: npm ci (first use)")
+    npm = shutil.which("npm") or "npm"
+    subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=PEER, check=True)  # noqa: S603
+
+
+class Baseline:
+    """A baseline server in its own process: `raw` (bench/raw.py, aiohttp) or `peer`
+    (bench/peer/server.js, Node.js socket.io)."""
+
+    def __init__(self, kind: str, workdir: Path) -> None:
+        assert kind in ("raw", "peer"), kind
+        self.kind = kind
+        self.workdir = workdir
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.url = ""
+
+    def start(self) -> None:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        port = free_port()
+        if self.kind == "peer":
+            ensure_peer_installed()
+            command = ["node", str(PEER / "server.js"), str(port)]
+        else:
+            command = [sys.executable, "-m", "bench.raw", str(port)]
+        log = (self.workdir / f"{self.kind}.log").open("w")
+        self.proc = subprocess.Popen(  # noqa: S603 - our own server scripts
+            command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT
+        )
+        wait_port(port, self.proc)
+        self.url = f"http://127.0.0.1:{port}"
+
+    def processes(self) -> list[psutil.Process]:
+        assert self.proc is not None
+        me = psutil.Process(self.proc.pid)
+        return [me, *me.children(recursive=True)]
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+@dataclass
+class Target:
+    """What a room scenario drives: its URLs, the processes whose CPU counts, a live show and
+    tokens for its viewers."""
+
+    urls: list[str]
+    processes: Any  # () -> list[psutil.Process]
+    show: Show
+    tokens: list[str]
+
+
+@contextmanager
+def room_target(kind: str, nodes: int, workdir: Path, tokens: int) -> Iterator[Target]:
+    """`ours` (N app processes with their Redis, a show made over the API, guest tokens) or a
+    baseline (one process; any show id and token will do)."""
+    if kind == "ours":
+        with system(nodes, workdir) as sut:
+            urls = [app.url for app in sut.apps]
+            show = asyncio.run(make_show(urls[0]))
+            viewers = asyncio.run(guest_tokens(urls[0], tokens))
+            yield Target(urls, sut.processes, show, viewers)
+        return
+    server = Baseline(kind, workdir)
+    try:
+        server.start()
+        show = Show(1, 1, "host", [1, 2, 3], [1, 2, 3])
+        yield Target([server.url], server.processes, show, [f"v{i}" for i in range(tokens)])
+    finally:
+        server.stop()
+
+
 def cpu_seconds(procs: list[psutil.Process]) -> float:
     total = 0.0
     for proc in procs:
@@ -201,11 +320,13 @@ def cpu_seconds(procs: list[psutil.Process]) -> float:
 @dataclass
 class Show:
     show_id: int
+    shop_id: int
     owner_token: str
     products: list[int]
+    variants: list[int]  # each product's one variant
 
 
-async def make_show(url: str, products: int = 3) -> Show:
+async def make_show(url: str, products: int = 3, stock: int = 1000) -> Show:
     """A shop, products and a live show, made over the REST API like any client would."""
     async with aiohttp.ClientSession(base_url=url) as s:
         email = f"bench-{uuid.uuid4().hex[:8]}@example.com"
@@ -218,22 +339,81 @@ async def make_show(url: str, products: int = 3) -> Show:
         shop = (await (await s.post("/api/shops", json={"name": "Bench"}, headers=auth)).json())[
             "id"
         ]
-        ids = []
+        ids, variants = [], []
         for i in range(products):
             body = {
                 "title": f"Bench product {i}",
                 "currency": "EUR",
                 "price": 2500,
-                "variants": [{"sku": f"B-{i}", "stock": 1000}],
+                "variants": [{"sku": f"B-{i}", "stock": stock}],
             }
             resp = await s.post(f"/api/shops/{shop}/products", json=body, headers=auth)
-            ids.append((await resp.json())["id"])
+            product = await resp.json()
+            ids.append(product["id"])
+            variants.append(product["variants"][0]["id"])
         when = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
         body = {"title": "Bench", "scheduled_at": when, "currency": "EUR", "lineup": ids}
         resp = await s.post(f"/api/shops/{shop}/shows", json=body, headers=auth)
         show_id = (await resp.json())["id"]
         await s.post(f"/api/shops/{shop}/shows/{show_id}/start", headers=auth)
-        return Show(show_id, token, ids)
+        return Show(show_id, shop, token, ids, variants)
+
+
+async def pin_deal(url: str, show: Show, product_id: int, deal: dict[str, int]) -> None:
+    """The host pins a product with a flash deal, from the console's socket."""
+    async with aiohttp.ClientSession() as session:
+        host = await clients.connect(session, url, show.owner_token)
+        try:
+            await clients.join(host, show.show_id)
+            reader = asyncio.ensure_future(clients.read_acks(host))
+            answer = await host.emit("pin", {"product_id": product_id, "deal": deal})
+            reader.cancel()
+            if not answer.get("ok"):
+                raise RuntimeError(f"pin refused: {answer}")
+        finally:
+            await host.ws.close()
+
+
+async def dress_show(url: str, show: Show, chat_lines: int = 50) -> None:
+    """What a show a viewer joins has on it: every product pinned (up to 3) and a chat history,
+    so the snapshot is full size."""
+    async with aiohttp.ClientSession() as session:
+        host = await clients.connect(session, url, show.owner_token)
+        try:
+            await clients.join(host, show.show_id)
+            reader = asyncio.ensure_future(clients.read_acks(host))
+            for product_id in show.products[:3]:
+                answer = await host.emit("pin", {"product_id": product_id})
+                if not answer.get("ok"):
+                    raise RuntimeError(f"pin refused: {answer}")
+            for i in range(chat_lines):
+                answer = await host.emit("chat", {"text": f"Welcome to the show, line {i}!"})
+                if not answer.get("ok"):
+                    raise RuntimeError(f"chat refused: {answer}")
+            reader.cancel()
+        finally:
+            await host.ws.close()
+
+
+async def orders_csv(url: str, show: Show) -> list[list[str]]:
+    """The show's orders as the shop exports them (header row first)."""
+    async with aiohttp.ClientSession(base_url=url) as s:
+        resp = await s.get(
+            f"/api/shops/{show.shop_id}/shows/{show.show_id}/orders.csv",
+            headers={"Authorization": f"Bearer {show.owner_token}"},
+        )
+        resp.raise_for_status()
+        return list(csv.reader(io.StringIO(await resp.text())))
+
+
+async def variant_stock(url: str, show: Show, product_id: int) -> int:
+    async with aiohttp.ClientSession(base_url=url) as s:
+        resp = await s.get(
+            f"/api/shops/{show.shop_id}/products/{product_id}",
+            headers={"Authorization": f"Bearer {show.owner_token}"},
+        )
+        resp.raise_for_status()
+        return int((await resp.json())["variants"][0]["stock"])
 
 
 async def guest_tokens(url: str, n: int) -> list[str]:

@@ -1,4 +1,5 @@
-"""Scenarios: `fanout` (one app process) and `scaleout` (two app processes on one Redis).
+"""Scenarios: `fanout` (one app process) and `scaleout` (two app processes on one Redis) for
+the live room; `flash-sale` for checkout under a stampede.
 
 Viewers join one live show; the host pins every 5 s; chatters send benchmark lines at a fixed
 total rate. Latency runs from each line's scheduled send time to its arrival at a probe viewer;
@@ -10,12 +11,16 @@ they use, over the measured window only.
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import statistics
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import psutil
 
 from bench import harness
 from bench.harness import Workers, progress
@@ -46,13 +51,12 @@ def _split(items: list[str], parts: int) -> list[list[str]]:
     return [items[i::parts] for i in range(parts)]
 
 
-def run_room(nodes: int, load: Load, scenario: str) -> dict[str, Any]:
+def run_room(nodes: int, load: Load, scenario: str, target: str = "ours") -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
-        progress(f"{scenario}: starting {nodes} app process(es)")
-        with harness.system(nodes, Path(tmp)) as sut:
-            urls = [app.url for app in sut.apps]
-            show = asyncio.run(harness.make_show(urls[0]))
-            tokens = asyncio.run(harness.guest_tokens(urls[0], load.viewers + CHATTERS))
+        what = f"{nodes} app process(es)" if target == "ours" else f"the {target} baseline"
+        progress(f"{scenario}: starting {what}")
+        with harness.room_target(target, nodes, Path(tmp), load.viewers + CHATTERS) as sut:
+            urls, show, tokens = sut.urls, sut.show, sut.tokens
             viewer_tokens, chatter_tokens = tokens[: load.viewers], tokens[load.viewers :]
             probes = viewer_tokens[: min(PROBES, load.viewers)]
             drainers = viewer_tokens[len(probes) :]
@@ -129,6 +133,7 @@ def run_room(nodes: int, load: Load, scenario: str) -> dict[str, Any]:
     expected = talk["accepted"] * viewers
     out: dict[str, Any] = {
         "scenario": scenario,
+        "target": target,
         "viewers": viewers,
         "nodes": nodes,
         "chat_per_s": load.chat_per_s,
@@ -159,17 +164,201 @@ def run_room(nodes: int, load: Load, scenario: str) -> dict[str, Any]:
 
 
 def _room_load(quick: bool) -> Load:
-    if quick:
-        return Load(viewers=300, chat_per_s=20, seconds=20, warmup=3)
+    if quick:  # short enough for fanout's three systems to run in under a minute
+        return Load(viewers=300, chat_per_s=20, seconds=6, warmup=2)
     return Load(viewers=1000, chat_per_s=20, seconds=60, warmup=10)
 
 
+def with_baselines(
+    ours: dict[str, Any], raw: dict[str, Any], peer: dict[str, Any]
+) -> dict[str, Any]:
+    """Our figures beside the baselines', measured at the same load in the same run.
+    speedup_vs_peer = peer's CPU per delivered message / ours; frame_cost_vs_raw = our CPU per
+    delivered frame / raw's (raw sends one frame per message)."""
+    out = {k: v for k, v in ours.items() if k != "target"}
+    out["raw_cpu_us_per_frame"] = raw["cpu_us_per_frame"]
+    out["raw_p99_ms"] = raw["p99_ms"]
+    out["raw_delivered_ratio"] = raw["delivered_ratio"]
+    out["peer_cpu_us_per_msg"] = peer["cpu_us_per_msg"]
+    out["peer_p99_ms"] = peer["p99_ms"]
+    out["peer_delivered_ratio"] = peer["delivered_ratio"]
+    ratios = (
+        ("speedup_vs_peer", peer["cpu_us_per_msg"], ours["cpu_us_per_msg"]),
+        ("frame_cost_vs_raw", ours["cpu_us_per_frame"], raw["cpu_us_per_frame"]),
+    )
+    for name, top, bottom in ratios:
+        out[name] = round(top / bottom, 2) if top and bottom else None
+    notes = [r["note"] for r in (ours, raw, peer) if "note" in r]
+    if notes:
+        out["note"] = notes[0]
+    return out
+
+
+def run_fanout(load: Load) -> dict[str, Any]:
+    ours = run_room(1, load, "fanout")
+    raw = run_room(1, load, "fanout", target="raw")
+    peer = run_room(1, load, "fanout", target="peer")
+    return with_baselines(ours, raw, peer)
+
+
 def fanout(quick: bool) -> dict[str, Any]:
-    return run_room(1, _room_load(quick), "fanout")
+    return run_fanout(_room_load(quick))
 
 
 def scaleout(quick: bool) -> dict[str, Any]:
     return run_room(2, _room_load(quick), "scaleout")
+
+
+@dataclass(frozen=True)
+class Sale:
+    buyers: int
+    stock: int
+    workers: int = 2
+
+
+def run_flash_sale(sale: Sale) -> dict[str, Any]:
+    """B buyers, each with one unit of the deal product in their cart, press Pay at once
+    for S units of one flash deal. Counted from the buyers' acks, then checked against what
+    the shop's own export and stock say."""
+    with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
+        progress("flash-sale: starting the app")
+        with harness.system(1, Path(tmp)) as sut:
+            url = sut.apps[0].url
+            # More stock than the deal's units: the deal's own count is what must hold.
+            show = asyncio.run(harness.make_show(url, products=1, stock=sale.stock * 2))
+            product, variant = show.products[0], show.variants[0]
+            deal = {
+                "price": 100,
+                "units": sale.stock,
+                "per_buyer": 1,
+                "ends_at_ms": int(time.time() * 1000) + 3_600_000,
+            }
+            asyncio.run(harness.pin_deal(url, show, product, deal))
+            tokens = asyncio.run(harness.guest_tokens(url, sale.buyers))
+            release_at = time.time() * 1000 + (4.0 + sale.buyers / 100) * 1000
+            jobs = [
+                (
+                    "buyers",
+                    {
+                        "url": url,
+                        "show_id": show.show_id,
+                        "variant_id": variant,
+                        "tokens": part,
+                        "release_at": release_at,
+                        "worker": i,
+                    },
+                )
+                for i, part in enumerate(_split(tokens, sale.workers))
+                if part
+            ]
+            progress(
+                f"flash-sale: {sale.buyers} buyers connect, join and press Buy; "
+                f"then Pay at once for {sale.stock} units"
+            )
+            results = Workers(jobs).results()
+            rows = asyncio.run(harness.orders_csv(url, show))[1:]
+            stock_left = asyncio.run(harness.variant_stock(url, show, product))
+    outcomes: dict[str, int] = {}
+    for r in results:
+        for outcome, n in r["outcomes"].items():
+            outcomes[outcome] = outcomes.get(outcome, 0) + n
+    latencies = [x for r in results for x in r["latencies"]]
+    last = max(latencies, default=0.0)
+    # Export columns: number, created_at, status, buyer, items, ...
+    paid = [row for row in rows if row[2] == "paid"]
+    units_sold = sum(int(row[4]) for row in paid)
+    told_paid = outcomes.get("paid", 0)
+    sold_out = outcomes.get("sold_out", 0)
+    out: dict[str, Any] = {
+        "scenario": "flash-sale",
+        "buyers": sale.buyers,
+        "stock": sale.stock,
+        "orders": len(paid),
+        "oversold": max(0, units_sold - sale.stock),
+        "duplicates": len(rows) - len({row[3] for row in rows}),
+        "errors": sale.buyers - told_paid - sold_out,
+        "sold_out": sold_out,
+        "told_paid": told_paid,
+        "stock_left": stock_left,
+        "stock_consistent": stock_left == sale.stock * 2 - units_sold,
+        # From the release to each buyer's answer.
+        "stampede_p50_ms": round(percentile(latencies, 0.5), 1),
+        "stampede_p99_ms": round(percentile(latencies, 0.99), 1),
+        "time_to_last_answer_ms": round(last, 1),
+        "stampede_answers_per_s": round(len(latencies) / (last / 1000), 1) if last else 0.0,
+    }
+    other = {k: v for k, v in outcomes.items() if k not in ("paid", "sold_out")}
+    if other:
+        out["error_codes"] = other
+        out["error_samples"] = [x for r in results for x in r["samples"]][:5]
+    return out
+
+
+def flash_sale(quick: bool) -> dict[str, Any]:
+    return run_flash_sale(Sale(buyers=500, stock=50) if quick else Sale(buyers=2000, stock=200))
+
+
+def run_join(viewers: int, spread_s: float = 10.0, workers: int = 2) -> dict[str, Any]:
+    """`viewers` viewers join one show (three pins, 50 chat lines), spread evenly over
+    `spread_s`; then the app's RSS growth, after a full garbage collection (SIGUSR2), per
+    viewer."""
+    with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
+        progress("join: starting the app")
+        with harness.system(1, Path(tmp)) as sut:
+            url = sut.apps[0].url
+            show = asyncio.run(harness.make_show(url))
+            asyncio.run(harness.dress_show(url, show))
+            tokens = asyncio.run(harness.guest_tokens(url, viewers))
+            app = sut.apps[0].proc
+            rss_before = _rss_after_gc(app.pid)
+            start = time.time() * 1000 + 3000
+            at = [start + i * spread_s * 1000 / viewers for i in range(viewers)]
+            joined_by = start + spread_s * 1000 + 5000
+            jobs = [
+                (
+                    "joiners",
+                    {
+                        "url": url,
+                        "show_id": show.show_id,
+                        "tokens": tokens[i::workers],
+                        "at": at[i::workers],
+                        "hold_until": joined_by + 3000,
+                    },
+                )
+                for i in range(workers)
+            ]
+            progress(f"join: {viewers} viewers join over {spread_s:g} s")
+            running = Workers(jobs)
+            time.sleep(max(0.0, (joined_by - time.time() * 1000) / 1000))
+            rss_after = _rss_after_gc(app.pid)
+            results = running.results()
+    snapshot = [x for r in results for x in r["snapshot_ms"]]
+    connects = [x for r in results for x in r["connect_ms"]]
+    failures = [x for r in results for x in r["failures"]]
+    out: dict[str, Any] = {
+        "scenario": "join",
+        "viewers": viewers,
+        "joined": len(snapshot),
+        "spread_s": spread_s,
+        "p50_snapshot_ms": round(percentile(snapshot, 0.5), 1),
+        "p99_snapshot_ms": round(percentile(snapshot, 0.99), 1),
+        "p99_connect_ms": round(percentile(connects, 0.99), 1),
+        "rss_kb_per_viewer": round((rss_after - rss_before) / 1024 / viewers, 1),
+        "failures": len(failures),
+    }
+    if failures:
+        out["failure_samples"] = failures[:3]
+    return out
+
+
+def _rss_after_gc(pid: int) -> int:
+    os.kill(pid, signal.SIGUSR2)
+    time.sleep(1.0)
+    return int(psutil.Process(pid).memory_info().rss)
+
+
+def join(quick: bool) -> dict[str, Any]:
+    return run_join(300 if quick else 1000)
 
 
 def median_of(runs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -183,4 +372,9 @@ def median_of(runs: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
-SCENARIOS = {"fanout": fanout, "scaleout": scaleout}
+SCENARIOS = {
+    "fanout": fanout,
+    "scaleout": scaleout,
+    "flash-sale": flash_sale,
+    "join": join,
+}

@@ -32,6 +32,18 @@ class ErrorCode(StrEnum):
     SLOW_MODE = "slow_mode"
     BLOCKED_WORD = "blocked_word"
     OUT_OF_STOCK = "out_of_stock"
+    SHOW_NOT_LIVE = "show_not_live"
+    CART_EMPTY = "cart_empty"
+    CART_CHANGED = "cart_changed"
+    PRICE_CHANGED = "price_changed"
+    ITEM_UNAVAILABLE = "item_unavailable"
+    SOLD_OUT = "sold_out"
+    DEAL_LIMIT = "deal_limit"
+    DEAL_EXPIRED = "deal_expired"
+    IDEMPOTENCY_CONFLICT = "idempotency_conflict"
+    PAYMENT_DECLINED = "payment_declined"
+    PAYMENT_ERROR = "payment_error"
+    ORDER_EXPIRED = "order_expired"
     INTERNAL_ERROR = "internal_error"
 
 
@@ -62,6 +74,18 @@ HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.SLOW_MODE: 429,
     ErrorCode.BLOCKED_WORD: 422,
     ErrorCode.OUT_OF_STOCK: 409,
+    ErrorCode.SHOW_NOT_LIVE: 409,
+    ErrorCode.CART_EMPTY: 409,
+    ErrorCode.CART_CHANGED: 409,
+    ErrorCode.PRICE_CHANGED: 409,
+    ErrorCode.ITEM_UNAVAILABLE: 409,
+    ErrorCode.SOLD_OUT: 409,
+    ErrorCode.DEAL_LIMIT: 409,
+    ErrorCode.DEAL_EXPIRED: 409,
+    ErrorCode.IDEMPOTENCY_CONFLICT: 409,
+    ErrorCode.PAYMENT_DECLINED: 402,
+    ErrorCode.PAYMENT_ERROR: 502,
+    ErrorCode.ORDER_EXPIRED: 409,
     ErrorCode.INTERNAL_ERROR: 500,
 }
 

@@ -13,6 +13,7 @@ from redis.asyncio import BlockingConnectionPool, Redis
 
 from cart.catalog.service import CatalogService
 from cart.catalog.views import CatalogViews
+from cart.orders.store import OrderStore
 from core.ratelimit import RateLimiter
 from live.room.views import RoomViews
 from live.shows.service import ShowService
@@ -23,7 +24,7 @@ from server.accounts.service import AuthService
 from server.accounts.shops import ShopService
 from server.accounts.tokens import TokenSigner
 from server.accounts.views import AccountViews
-from server.commerce import attach_carts
+from server.commerce import attach_commerce, deal_opener
 from server.embedded_redis import EmbeddedRedis
 from server.health import healthz, readyz
 from server.keys import (
@@ -36,7 +37,14 @@ from server.keys import (
     sessions_key,
     settings_key,
 )
-from server.metrics import Metrics, loop_lag_ctx, metrics_key, metrics_middleware, metrics_view
+from server.metrics import (
+    Metrics,
+    gc_signal_ctx,
+    loop_lag_ctx,
+    metrics_key,
+    metrics_middleware,
+    metrics_view,
+)
 from server.middleware import auth_middleware, error_middleware, origin_middleware
 from server.realtime import Realtime
 from server.settings import Settings
@@ -115,12 +123,22 @@ def create_app(settings: Settings) -> web.Application:
     catalog = CatalogService(sessions)
     shows = ShowService(sessions, lineups=catalog)
 
+    orders = OrderStore(sessions, sqlite=engine.dialect.name == "sqlite")
     realtime = Realtime(
-        settings, redis_url, redis, sessions, shows, catalog, shops.role_in, signer, registry
+        settings,
+        redis_url,
+        redis,
+        sessions,
+        shows,
+        catalog,
+        shops.role_in,
+        signer,
+        registry,
+        deal_opener(orders),
     )
     app[realtime_key] = realtime
 
-    app.cleanup_ctx.extend([redis_ctx, database_ctx, loop_lag_ctx])
+    app.cleanup_ctx.extend([redis_ctx, database_ctx, loop_lag_ctx, gc_signal_ctx])
     # After the resources it uses, so it stops first.
     realtime.attach(app)
     app.router.add_get("/healthz", healthz)
@@ -131,7 +149,7 @@ def create_app(settings: Settings) -> web.Application:
     room = realtime.service
     app.router.add_routes(ShowViews(shows, shops.role_in, room.set_status, room.forget).routes())
     app.router.add_routes(RoomViews(realtime.archive, shows, shops.role_in).routes())
-    attach_carts(app, settings, redis, shows, realtime)
+    attach_commerce(app, settings, redis, shows, realtime, orders, shops.role_in)
     _static_routes(app)
     return app
 

@@ -9,6 +9,7 @@ from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
+from cart.orders.reconcile import Reconciler
 from core.ratelimit import RateLimiter
 from server.embedded_redis import EmbeddedRedis
 from server.settings import Settings
@@ -28,3 +29,4 @@ def _realtime_key() -> web.AppKey[Any]:
 
 # The live room's composition (server.realtime.Realtime); typed loosely to avoid an import cycle.
 realtime_key: web.AppKey[Any] = _realtime_key()
+reconciler_key = web.AppKey("reconciler", Reconciler)

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import gc
+import logging
+import signal
 import time
 from collections.abc import AsyncIterator
 
@@ -12,6 +15,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from server.keys import registry_key
+
+log = logging.getLogger(__name__)
 
 
 class Metrics:
@@ -81,6 +86,23 @@ async def loop_lag_ctx(app: web.Application) -> AsyncIterator[None]:
     task = asyncio.create_task(sample(), name="loop-lag")
     yield
     task.cancel()
+
+
+async def gc_signal_ctx(app: web.Application) -> AsyncIterator[None]:
+    """`kill -USR2 <pid>` runs a full garbage collection (a benchmark measures memory after
+    one; an operator can tell garbage from growth)."""
+
+    def collect() -> None:
+        log.info("garbage collected", extra={"objects": gc.collect()})
+
+    loop = asyncio.get_running_loop()
+    try:
+        loop.add_signal_handler(signal.SIGUSR2, collect)
+    except (NotImplementedError, RuntimeError):  # not the main thread (tests), or no signals
+        yield
+        return
+    yield
+    loop.remove_signal_handler(signal.SIGUSR2)
 
 
 async def metrics_view(request: web.Request) -> web.Response:

@@ -1,6 +1,7 @@
 """Imports every feature's tables so the one metadata is complete (for alembic and tests)."""
 
 from cart.catalog.models import Product, Variant
+from cart.orders.models import DealBuyer, DealQuota, Order, OrderLine, Payment
 from core.db import Base
 from live.room.models import ChatMessage, ShowEvent
 from live.shows.models import Show, ShowProduct
@@ -11,8 +12,13 @@ metadata = Base.metadata
 __all__ = [
     "Account",
     "ChatMessage",
+    "DealBuyer",
+    "DealQuota",
     "Invite",
     "Membership",
+    "Order",
+    "OrderLine",
+    "Payment",
     "Product",
     "Shop",
     "Show",

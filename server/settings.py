@@ -11,6 +11,8 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from cart.orders.service import FAULT_POINTS
+
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 _ANY_HOST = ("0.0.0.0", "::")  # noqa: S104 - listen addresses, compared, not bound here
 _MIN_SECRET = 32
@@ -69,10 +71,33 @@ class Settings(BaseSettings):
     # Carts.
     cart_ttl_seconds: int = Field(86400, ge=60, le=30 * 86400)
 
-    @field_validator("allowed_origins", "trusted_proxies", mode="before")
+    # Checkout and orders.
+    payment_provider: Literal["test"] = "test"
+    # How long a checkout holds its idempotency key before a retry may take over (a crashed
+    # node's checkouts are finished by the retry after this).
+    checkout_lease_seconds: float = Field(10, ge=0.2, le=300)
+    idempotency_ttl_hours: int = Field(48, ge=24, le=30 * 24)
+    pending_payment_minutes: int = Field(15, ge=1, le=24 * 60)
+    reconcile_interval_seconds: float = Field(30, ge=0.1, le=3600)
+    # Carts and checkout read a show's lineup and prices through a cache this old at most (so
+    # a stampede's adds and sold-out answers never touch the database; stock is checked by the
+    # order's own transaction); 0 turns it off.
+    offer_cache_ms: int = Field(1000, ge=0, le=60_000)
+    # Tests only: checkout kills its own process (SIGKILL) at these named points.
+    checkout_fault_points: Annotated[list[str], NoDecode] = []
+
+    @field_validator("allowed_origins", "trusted_proxies", "checkout_fault_points", mode="before")
     @classmethod
     def _csv(cls, value: object) -> object:
         return _split_csv(value)
+
+    @field_validator("checkout_fault_points")
+    @classmethod
+    def _faults(cls, value: list[str]) -> list[str]:
+        unknown = sorted(set(value) - FAULT_POINTS)
+        if unknown:
+            raise ValueError(f"unknown fault points {unknown}; known: {sorted(FAULT_POINTS)}")
+        return value
 
     @field_validator("allowed_origins")
     @classmethod

@@ -7,6 +7,7 @@ PostgreSQL with the external Redis (when reachable; required under CI=true).
 from __future__ import annotations
 
 import itertools
+import signal
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
@@ -134,3 +135,24 @@ async def make_client(
 @pytest.fixture
 async def client(make_client: ClientFactory) -> TestClient[Any, Any]:
     return await make_client()
+
+
+def _dump_tasks(*_: object) -> None:
+    """`kill -USR1 <pytest pid>` writes every asyncio task's stack to
+    <tmp>/asyncio-tasks-<pid>.txt (to debug a hung test; pytest captures stderr)."""
+    import asyncio
+    import os
+    import tempfile
+
+    path = Path(tempfile.gettempdir()) / f"asyncio-tasks-{os.getpid()}.txt"
+    with path.open("w") as out:
+        loop = asyncio._get_running_loop()
+        if loop is None:
+            print("no running loop", file=out)
+            return
+        for task in asyncio.all_tasks(loop):
+            print(f"--- {task!r}", file=out)
+            task.print_stack(file=out)
+
+
+signal.signal(signal.SIGUSR1, _dump_tasks)

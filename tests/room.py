@@ -75,7 +75,7 @@ class Viewer:
 
     async def close(self) -> None:
         if self.sio.connected:
-            await self.sio.disconnect()
+            await asyncio.wait_for(self.sio.disconnect(), 10)
 
 
 class Room:

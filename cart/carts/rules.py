@@ -13,8 +13,11 @@ Design for the checkout work that builds on this (recorded here so the next step
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Annotated
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import Annotated, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -69,6 +72,7 @@ class Offer:
     deal_price: int | None = None  # set while a flash deal on the product runs
     deal_left: int = 0  # units of the deal still on offer
     per_buyer_left: int = 0  # how many more this buyer may take at the deal price
+    deal_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +85,7 @@ class Line:
     unit_price: int
     deal_quantity: int  # how many of `quantity` are at the deal price
     deal_price: int | None
+    deal_id: int | None
     total: int
 
     def to_dict(self) -> dict[str, object]:
@@ -93,13 +98,15 @@ class Line:
             "unit_price": self.unit_price,
             "deal_quantity": self.deal_quantity,
             "deal_price": self.deal_price,
+            "deal_id": self.deal_id,
             "total": self.total,
         }
 
 
-def price_line(offer: Offer, quantity: int) -> Line:
+def price_line(offer: Offer, quantity: int, unlimited: bool = False) -> Line:
     """Units within the deal's remaining and per-buyer limits at the deal price, the rest at the
-    catalog price: a buyer never gets more deal units than the deal allows them."""
+    catalog price: a buyer never gets more deal units than the deal allows them. `unlimited`
+    prices as if the deal had units left (to tell "sold out" from "price changed")."""
     if not 1 <= quantity <= MAX_QUANTITY:
         raise AppError(
             ErrorCode.VALIDATION_ERROR,
@@ -108,7 +115,8 @@ def price_line(offer: Offer, quantity: int) -> Line:
         )
     at_deal = 0
     if offer.deal_price is not None:
-        at_deal = max(0, min(quantity, offer.deal_left, offer.per_buyer_left))
+        left = quantity if unlimited else offer.deal_left
+        at_deal = max(0, min(quantity, left, offer.per_buyer_left))
     total = at_deal * (offer.deal_price or 0) + (quantity - at_deal) * offer.price
     return Line(
         variant_id=offer.variant_id,
@@ -119,13 +127,97 @@ def price_line(offer: Offer, quantity: int) -> Line:
         unit_price=offer.price,
         deal_quantity=at_deal,
         deal_price=offer.deal_price,
+        deal_id=offer.deal_id if at_deal else None,
         total=total,
     )
 
 
+class DealLine(Protocol):
+    @property
+    def product_id(self) -> int: ...
+    @property
+    def deal_id(self) -> int | None: ...
+    @property
+    def deal_quantity(self) -> int: ...
+
+
+def deal_units(lines: Sequence[DealLine]) -> list[tuple[int, int, int]]:
+    """(product id, deal id, units) per flash deal among the lines, summed over variants."""
+    takes: dict[tuple[int, int], int] = {}
+    for line in lines:
+        if line.deal_id is not None and line.deal_quantity:
+            key = (line.product_id, line.deal_id)
+            takes[key] = takes.get(key, 0) + line.deal_quantity
+    return [(pid, deal_id, units) for (pid, deal_id), units in sorted(takes.items())]
+
+
+@dataclass(frozen=True, slots=True)
+class PricedCart:
+    version: int
+    currency: str
+    lines: list[Line]
+    unavailable: list[int]
+
+    @property
+    def items(self) -> int:
+        return sum(line.quantity for line in self.lines)
+
+    @property
+    def total(self) -> int:
+        return sum(line.total for line in self.lines)
+
+    @property
+    def quote(self) -> str:
+        """A short digest of what the buyer is shown (version, lines, prices, total). Checkout
+        sends it back, so a buyer is never charged a price they did not see."""
+        seen = [
+            self.version,
+            self.currency,
+            [
+                [ln.variant_id, ln.quantity, ln.unit_price, ln.deal_quantity, ln.deal_price]
+                for ln in self.lines
+            ],
+            self.unavailable,
+            self.total,
+        ]
+        raw = json.dumps(seen, separators=(",", ":")).encode()
+        return hashlib.sha256(raw).hexdigest()[:16]
+
+    def deal_takes(self) -> list[tuple[int, int, int]]:
+        return deal_units(self.lines)
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "version": self.version,
+            "quote": self.quote,
+            "currency": self.currency,
+            "lines": [line.to_dict() for line in self.lines],
+            "unavailable": self.unavailable,
+            "items": self.items,
+            "total": self.total,
+        }
+
+
+def with_held(offers: dict[int, Offer], held: dict[tuple[int, int], int]) -> dict[int, Offer]:
+    """The offers as the buyer saw them before their own pending checkout took deal units
+    (`held`: units by (product id, deal id)): a retried checkout is priced as its first attempt
+    was."""
+    out = {}
+    for vid, o in offers.items():
+        units = held.get((o.product_id, o.deal_id or 0), 0)
+        if units:
+            o = replace(o, deal_left=o.deal_left + units, per_buyer_left=o.per_buyer_left + units)
+        out[vid] = o
+    return out
+
+
 def price_cart(
-    items: dict[int, int], offers: dict[int, Offer], currency: str, version: int
-) -> dict[str, object]:
+    items: dict[int, int],
+    offers: dict[int, Offer],
+    currency: str,
+    version: int,
+    unlimited: bool = False,
+) -> PricedCart:
     """The cart as the buyer sees it. Items whose variant is no longer on offer are listed as
     unavailable and count for nothing."""
     lines = []
@@ -135,12 +227,5 @@ def price_cart(
         if offer is None:
             unavailable.append(variant_id)
             continue
-        lines.append(price_line(offer, quantity))
-    return {
-        "version": version,
-        "currency": currency,
-        "lines": [line.to_dict() for line in lines],
-        "unavailable": unavailable,
-        "items": sum(line.quantity for line in lines),
-        "total": sum(line.total for line in lines),
-    }
+        lines.append(price_line(offer, quantity, unlimited))
+    return PricedCart(version, currency, lines, unavailable)

@@ -16,11 +16,13 @@ from core.identity import Principal
 class ShowOffer:
     """A show as a shop window: its currency and state, and every variant of its lineup."""
 
+    shop_id: int
     currency: str
     status: str
     banned: bool
     offers: dict[int, rules.Offer]
     in_stock: dict[int, bool]
+    pinned: list[int]  # products pinned now
 
 
 class ShowOffers(Protocol):
@@ -41,7 +43,7 @@ class CartService:
     async def _priced(self, show_id: int, buyer: Principal, offer: ShowOffer) -> dict[str, Any]:
         contents = await self._store.contents(show_id, buyer.subject)
         cart = rules.price_cart(contents.items, offer.offers, offer.currency, contents.version)
-        return {"show_id": show_id, **cart}
+        return {"show_id": show_id, **cart.to_dict()}
 
     async def _open_offer(self, show_id: int, buyer: Principal) -> ShowOffer:
         offer = await self._offers(show_id, buyer.subject)

@@ -41,6 +41,38 @@ return {'ok', version}
 """
 
 
+# After an order: the cart empties if it is still the version ordered. The version goes on
+# counting, so a cart filled again never repeats a version an order was made from.
+_EMPTY_IF_ORDERED = """
+local key = KEYS[1]
+local version = tonumber(redis.call('HGET', key, 'v') or '0')
+if version == tonumber(ARGV[1]) then
+  redis.call('DEL', key)
+  redis.call('HSET', key, 'v', version + 1)
+  redis.call('EXPIRE', key, ARGV[2])
+  return 1
+end
+"""
+
+_CLEAR_VERSION = _EMPTY_IF_ORDERED + "return 0\n"
+
+# If it changed since (another tab added something), only the ordered quantities leave it.
+_CLEAR_ORDERED = (
+    _EMPTY_IF_ORDERED
+    + """
+for i = 3, #ARGV, 2 do
+  local field = 'i:' .. ARGV[i]
+  if redis.call('HINCRBY', key, field, -tonumber(ARGV[i + 1])) <= 0 then
+    redis.call('HDEL', key, field)
+  end
+end
+redis.call('HINCRBY', key, 'v', 1)
+redis.call('EXPIRE', key, ARGV[2])
+return 0
+"""
+)
+
+
 @dataclass(frozen=True, slots=True)
 class Contents:
     items: dict[int, int]  # variant id -> quantity
@@ -55,6 +87,8 @@ class CartStore:
         self._add = redis.register_script(_ADD)
         self._set = redis.register_script(_SET)
         self._remove = redis.register_script(_REMOVE)
+        self._clear_ordered = redis.register_script(_CLEAR_ORDERED)
+        self._clear_version = redis.register_script(_CLEAR_VERSION)
 
     def _key(self, show_id: int, subject: str) -> str:
         return f"{self._prefix}cart:{{{show_id}}}:{subject}"
@@ -92,3 +126,18 @@ class CartStore:
             keys=[self._key(show_id, subject)], args=[variant_id, self._ttl]
         )
         return str(status), int(value)
+
+    async def clear_ordered(
+        self, show_id: int, subject: str, version: int, items: dict[int, int]
+    ) -> None:
+        flat = [x for pair in sorted(items.items()) for x in pair]
+        await self._clear_ordered(
+            keys=[self._key(show_id, subject)], args=[version, self._ttl, *flat]
+        )
+
+    async def clear_version(self, show_id: int, subject: str, version: int) -> bool:
+        """Empty the cart if it is still at `version` (an order was made from it)."""
+        done = await self._clear_version(
+            keys=[self._key(show_id, subject)], args=[version, self._ttl]
+        )
+        return bool(done)

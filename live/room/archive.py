@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from core.db import utcnow
 from core.tasks import cancel
+from core.text import spreadsheet_safe
 from live.room.models import ChatMessage, ShowEvent
 
 log = logging.getLogger(__name__)
@@ -159,14 +160,9 @@ class Archive:
                         r.kind,
                         r.message_id,
                         r.subject,
-                        _safe_cell(r.display_name),
-                        _safe_cell(r.text),
+                        spreadsheet_safe(r.display_name),
+                        spreadsheet_safe(r.text),
                         "yes" if r.deleted_at is not None else "",
                     ]
                 )
         return out.getvalue()
-
-
-def _safe_cell(value: str) -> str:
-    # A cell starting with = + - @ is a formula to a spreadsheet: viewers write these texts.
-    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value

@@ -25,6 +25,8 @@ from live.room.store import RoomStore, dumps
 
 log = logging.getLogger(__name__)
 
+MAX_PURCHASES_PER_FRAME = 3
+
 
 @dataclass
 class _Pending:
@@ -32,6 +34,15 @@ class _Pending:
     chat: list[str] = field(default_factory=list)
     votes: set[int] = field(default_factory=set)
     hearts: bool = False
+    units: set[int] = field(default_factory=set)
+    purchases: list[dict[str, Any]] = field(default_factory=list)
+    more_purchases: int = 0
+
+    def encoded_events(self) -> list[str]:
+        if not self.purchases:
+            return self.events
+        purchases = {"type": "purchases", "items": self.purchases, "more": self.more_purchases}
+        return [*self.events, dumps(purchases)]
 
 
 class Coalescer:
@@ -66,6 +77,20 @@ class Coalescer:
     def hearts(self, show_id: int) -> None:
         self._for(show_id).hearts = True
 
+    def units(self, show_id: int, product_ids: list[int]) -> None:
+        """A deal's units left changed: the next frame carries the count read at publish."""
+        self._for(show_id).units.update(product_ids)
+
+    def purchase(self, show_id: int, display_name: str, product_id: int, title: str) -> None:
+        """Social proof: a few purchases per tick by name, the rest counted."""
+        pending = self._for(show_id)
+        if len(pending.purchases) < MAX_PURCHASES_PER_FRAME:
+            pending.purchases.append(
+                {"display_name": display_name, "product_id": product_id, "title": title}
+            )
+        else:
+            pending.more_purchases += 1
+
     async def flush(self, show_id: int | None = None) -> None:
         """Publish what waits (for one show, or all); called every tick."""
         if show_id is not None:
@@ -73,7 +98,13 @@ class Coalescer:
                 one = self._pending.pop(show_id)
                 pipe = self._store.pipeline()
                 await self._store.flush(
-                    show_id, one.chat, one.events, one.hearts, sorted(one.votes), pipe
+                    show_id,
+                    one.chat,
+                    one.encoded_events(),
+                    one.hearts,
+                    sorted(one.votes),
+                    pipe,
+                    sorted(one.units),
                 )
                 await pipe.execute()
             return
@@ -83,7 +114,13 @@ class Coalescer:
         pipe = self._store.pipeline()
         for show_id, pending in batch.items():
             await self._store.flush(
-                show_id, pending.chat, pending.events, pending.hearts, sorted(pending.votes), pipe
+                show_id,
+                pending.chat,
+                pending.encoded_events(),
+                pending.hearts,
+                sorted(pending.votes),
+                pipe,
+                sorted(pending.units),
             )
         try:
             await pipe.execute()

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_vali
 from core.db import MAX_ID
 from core.errors import AppError, ErrorCode
 from core.identity import MANAGERS, Role
+from core.text import clean_text
 
 # Who may do what in a show's room (the show's shop roles).
 STAFF = frozenset({Role.OWNER, Role.HOST, Role.MODERATOR})
@@ -138,22 +139,6 @@ class BlockedWords(_Event):
             if folded not in out:
                 out.append(folded)
         return out
-
-
-def clean_text(value: str, limit: int) -> str:
-    """Plain text, trimmed, 1..limit characters, no control characters but newlines and tabs.
-
-    It is stored and sent as text; clients must never render it as HTML.
-    """
-    text = value.strip()
-    if not text:
-        raise ValueError("must not be empty")
-    if len(text) > limit:
-        raise ValueError(f"must be at most {limit} characters")
-    for ch in text:
-        if ch not in "\n\t" and unicodedata.category(ch) in ("Cc", "Cs"):
-            raise ValueError("must not contain control characters")
-    return text
 
 
 def fold(text: str) -> str:

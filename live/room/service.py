@@ -29,6 +29,14 @@ class Products(Protocol):
     ) -> dict[int, dict[str, Any]]: ...
 
 
+class DealOpener(Protocol):
+    """Records a new flash deal where stock is kept (the commerce side); returns its id."""
+
+    async def __call__(
+        self, show_id: int, product_id: int, price: int, units: int, per_buyer: int, ends_at_ms: int
+    ) -> int: ...
+
+
 @dataclass(frozen=True, slots=True)
 class Limits:
     chat: tuple[int, int]  # messages per window (seconds)
@@ -81,7 +89,9 @@ class RoomService:
         coalescer: Coalescer,
         presence: Presence,
         limits: Limits,
+        deals: DealOpener,
     ) -> None:
+        self._deals = deals
         self._store = store
         self._shows = shows
         self._products = products
@@ -308,7 +318,11 @@ class RoomService:
         deal = None
         if body.deal is not None:
             rules.check_deal(body.deal, product["price"], now)
-            deal = body.deal.model_dump()
+            d = body.deal
+            deal_id = await self._deals(
+                seat.show_id, body.product_id, d.price, d.units, d.per_buyer, d.ends_at_ms
+            )
+            deal = {"id": deal_id, **d.model_dump()}
         pin = {"product": product, "deal": deal, "pinned_at_ms": now}
         event_pin = pin if deal is None else {**pin, "deal": {**deal, "units_left": deal["units"]}}
         outcome = await self._store.pin(

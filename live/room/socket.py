@@ -3,9 +3,11 @@ event validated and answered with an ack. Thin: parse, find the caller's seat, c
 
 Delivery of room frames goes through python-socketio's Redis manager. `RoomManager` keeps the
 manager's protocol and only replaces how a frame reaches this node's viewers: the packet is
-encoded once and put straight on each viewer's Engine.IO queue (no task per recipient), a
-viewer whose queue is full is dropped (it reconnects and recovers by `seq`), and a viewer that
-is joining has frames held until its join answer has been queued, so it sees each seq once.
+encoded and framed once and written straight to each viewer's WebSocket (`live.room.direct`),
+or, when that viewer has packets ahead of it, put on its Engine.IO queue (no task per
+recipient either way); a viewer whose queue or transport is full is dropped (it reconnects and
+recovers by `seq`), and a viewer that is joining has frames held until its join answer has been
+queued, so it sees each seq once.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from socketio import packet as sio_packet
 from core.errors import AppError, ErrorCode
 from core.identity import Principal
 from core.web import parse
-from live.room import rules
+from live.room import direct, rules
 from live.room.service import RoomService, Seat
 from live.room.store import FRAME_EVENT, room_name
 
@@ -51,6 +53,7 @@ class RoomManager(socketio.AsyncRedisManager):  # type: ignore[misc]
         self._dropping: set[str] = set()
         self.frames_delivered = 0
         self.packets_queued = 0
+        self.packets_written = 0  # straight to the viewer's WebSocket (live.room.direct)
         self.slow_dropped = 0
 
     async def _handle_emit(self, message: dict[str, Any]) -> None:
@@ -98,8 +101,10 @@ class RoomManager(socketio.AsyncRedisManager):  # type: ignore[misc]
         pkt = self.server.packet_class(
             sio_packet.EVENT, namespace=NAMESPACE, data=[FRAME_EVENT, frame]
         )
-        # One Engine.IO packet for every viewer: it caches its encoding after the first send.
+        # One Engine.IO packet for every viewer (it caches its encoding after the first send),
+        # and one WebSocket frame of it for the viewers it can be written to directly.
         eio_pkt = eio_packet.Packet(eio_packet.MESSAGE, pkt.encode())
+        ws_frame = direct.text_frame(eio_pkt.encode().encode())
         seq = int(frame.get("seq", 0))
         self.frames_delivered += 1
         for sid, eio_sid in self.get_participants(NAMESPACE, room):
@@ -107,13 +112,24 @@ class RoomManager(socketio.AsyncRedisManager):  # type: ignore[misc]
             if held is not None:
                 held.append((seq, eio_pkt))
             else:
-                self._push(sid, eio_sid, eio_pkt)
+                self._push(sid, eio_sid, eio_pkt, ws_frame)
 
-    def _push(self, sid: str, eio_sid: str, pkt: eio_packet.Packet) -> None:
+    def _push(
+        self, sid: str, eio_sid: str, pkt: eio_packet.Packet, ws_frame: bytes | None = None
+    ) -> None:
         socket = self.server.eio.sockets.get(eio_sid)
         if socket is None or socket.closed or sid in self._dropping:
             return
-        if socket.queue.qsize() >= self.queue_limit:
+        outcome = "queue"
+        if ws_frame is not None:
+            outcome = direct.write(socket, ws_frame, self.queue_limit * direct.BYTES_PER_FRAME)
+            if outcome == "sent":
+                self.packets_written += 1
+                return
+        if outcome == "slow" or socket.queue.qsize() >= self.queue_limit:
+            if outcome == "slow":
+                # What waits in its transport is dropped with it: nothing would ever drain it.
+                direct.abort(socket)
             self.slow_dropped += 1
             self._dropping.add(sid)
             log.warning("slow consumer dropped", extra={"sid": sid})
@@ -156,6 +172,8 @@ class RoomServer(socketio.AsyncServer):  # type: ignore[misc]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        # Room frames go straight to each viewer's WebSocket when they can (live.room.direct).
+        self.eio._async = {**self.eio._async, "websocket": direct.DirectWebSocket}
         self.sockets_per_ip = 0  # 0: no limit
         self.ip_of: Callable[[dict[str, Any]], str] = lambda _environ: "unknown"
         self._per_ip: dict[str, int] = defaultdict(int)

@@ -328,7 +328,13 @@ if ARGV[9 + n] == '1' then
   parts[#parts + 1] = '{"type":"reactions","hearts":'
     .. (redis.call('HGET', base .. 'state', 'hearts') or '0') .. '}'
 end
-for i = 10 + n, #ARGV do
+for pid in string.gmatch(ARGV[10 + n], '%d+') do
+  local left = redis.call('HGET', base .. 'units', pid)
+  if left then
+    parts[#parts + 1] = '{"type":"units","product_id":' .. pid .. ',"units_left":' .. left .. '}'
+  end
+end
+for i = 11 + n, #ARGV do
   local votes = redis.call('HGET', base .. 'qvotes', ARGV[i])
   if votes then
     parts[#parts + 1] = '{"type":"question.votes","id":' .. ARGV[i] .. ',"votes":' .. votes .. '}'
@@ -338,39 +344,130 @@ if #parts == 0 then return 0 end
 return publish('[' .. table.concat(parts, ',') .. ']')
 """
 
-# ARGV: product id, buyer subject, quantity.
-# The flash-deal gate: all or nothing, the deal's units and the buyer's per-buyer allowance are
-# checked and taken together, so a stampede can never take more units than the deal has. The
-# frame that empties the deal announces `sold_out` at once.
-_TAKE_DEAL = """
-local pid, subject, qty = ARGV[6], ARGV[7], tonumber(ARGV[8])
-if redis.call('HGET', base .. 'state', 'status') == 'ended' then return {'ended', 0} end
-local raw = redis.call('HGET', base .. 'pins', pid)
-if not raw then return {'no_deal', 0} end
-local deal = cjson.decode(raw)['deal']
-if deal == nil or deal == cjson.null then return {'no_deal', 0} end
-if tonumber(deal['ends_at_ms']) <= tonumber(ARGV[2]) then return {'expired', 0} end
-local left = tonumber(redis.call('HGET', base .. 'units', pid) or '0')
-if left < qty then return {'sold_out', left} end
-local bought = tonumber(redis.call('HGET', base .. 'bought:' .. pid, subject) or '0')
-if bought + qty > tonumber(deal['per_buyer']) then return {'limit', bought} end
-left = redis.call('HINCRBY', base .. 'units', pid, -qty)
-redis.call('HINCRBY', base .. 'bought:' .. pid, subject, qty)
-if left == 0 then
-  publish('[{"type":"sold_out","product_id":' .. pid .. '}]')
+# Flash-deal units, gated per checkout. A checkout's take is a *claim* (one per idempotency key):
+# `claims` maps its id to {"s": subject, "l": [[product id, deal id, quantity], ...], "t": ms}.
+# A claim is settled (dropped, units stay taken) once the order is in the database, or released
+# (units and allowances given back) when the checkout fails; a crash leaves it for the reconciler.
+_DEAL = """
+local function running_deal(pid, deal_id)
+  local raw = redis.call('HGET', base .. 'pins', pid)
+  if not raw then return nil end
+  local deal = cjson.decode(raw)['deal']
+  if deal == nil or deal == cjson.null then return nil end
+  if deal_id ~= nil and tonumber(deal['id']) ~= tonumber(deal_id) then return nil end
+  return deal
 end
-return {'ok', left}
+-- Any change to a show's claims or deal counters bumps `dealgen`: the reconciler recounts only
+-- what stayed still while it read the database.
+local function changed()
+  redis.call('INCR', base .. 'dealgen')
+end
+local function give_back(subject, lines)
+  changed()
+  for _, line in ipairs(lines) do
+    local pid, deal_id, qty = tostring(line[1]), line[2], tonumber(line[3])
+    if running_deal(pid, deal_id) and redis.call('HEXISTS', base .. 'units', pid) == 1 then
+      redis.call('HINCRBY', base .. 'units', pid, qty)
+      local key = base .. 'bought:' .. pid
+      if tonumber(redis.call('HINCRBY', key, subject, -qty)) <= 0 then
+        redis.call('HDEL', key, subject)
+      end
+    end
+  end
+end
 """
 
-# ARGV: product id, buyer subject, quantity. Gives units back (a failed payment, an expired
-# order); a pin replaced since then has its own counter, so nothing is returned to it.
-_RETURN_DEAL = """
-local pid, subject, qty = ARGV[6], ARGV[7], tonumber(ARGV[8])
-local bought = tonumber(redis.call('HGET', base .. 'bought:' .. pid, subject) or '0')
-if bought < qty or redis.call('HEXISTS', base .. 'units', pid) == 0 then return {'none', 0} end
-redis.call('HINCRBY', base .. 'bought:' .. pid, subject, -qty)
-return {'ok', redis.call('HINCRBY', base .. 'units', pid, qty)}
+# ARGV: claim id, buyer subject, lines JSON. All or nothing: every line's deal must be running,
+# have the units and leave the buyer within its per-buyer limit, or nothing is taken. Taking the
+# same claim again (a retried checkout) takes nothing more. The frame that empties a deal
+# announces `sold_out` at once.
+_TAKE_DEALS = (
+    _DEAL
+    + """
+local claim, subject, lines = ARGV[6], ARGV[7], cjson.decode(ARGV[8])
+if redis.call('HEXISTS', base .. 'claims', claim) == 1 then return {'held', 0} end
+if redis.call('HGET', base .. 'state', 'status') == 'ended' then return {'ended', 0} end
+for _, line in ipairs(lines) do
+  local pid, qty = tostring(line[1]), tonumber(line[3])
+  local deal = running_deal(pid, line[2])
+  if deal == nil then return {'no_deal', pid} end
+  if tonumber(deal['ends_at_ms']) <= tonumber(ARGV[2]) then return {'expired', pid} end
+  if tonumber(redis.call('HGET', base .. 'units', pid) or '0') < qty then
+    return {'sold_out', pid}
+  end
+  local bought = tonumber(redis.call('HGET', base .. 'bought:' .. pid, subject) or '0')
+  if bought + qty > tonumber(deal['per_buyer']) then return {'limit', pid} end
+end
+changed()
+local gone = {}
+for _, line in ipairs(lines) do
+  local pid, qty = tostring(line[1]), tonumber(line[3])
+  if redis.call('HINCRBY', base .. 'units', pid, -qty) == 0 then
+    gone[#gone + 1] = '{"type":"sold_out","product_id":' .. pid .. '}'
+  end
+  redis.call('HINCRBY', base .. 'bought:' .. pid, subject, qty)
+end
+redis.call('HSET', base .. 'claims', claim, cjson.encode({s = subject, l = lines,
+  t = tonumber(ARGV[2])}))
+if #gone > 0 then publish('[' .. table.concat(gone, ',') .. ']') end
+return {'ok', 0}
 """
+)
+
+# ARGV: claim id. The order is in the database: the claim goes, its units stay taken.
+_SETTLE_CLAIM = (
+    _DEAL
+    + """
+if redis.call('HDEL', base .. 'claims', ARGV[6]) == 1 then changed() end
+return {'ok'}
+"""
+)
+
+# ARGV: claim id. Gives a failed checkout's units back, once.
+_RELEASE_CLAIM = (
+    _DEAL
+    + """
+local raw = redis.call('HGET', base .. 'claims', ARGV[6])
+if not raw then return {'none'} end
+redis.call('HDEL', base .. 'claims', ARGV[6])
+local claim = cjson.decode(raw)
+give_back(claim['s'], claim['l'])
+return {'ok'}
+"""
+)
+
+# ARGV: buyer subject, lines JSON. Gives a cancelled order's units back to the deal it came from
+# (a deal replaced since then has its own counter, so nothing is returned to it).
+_RETURN_UNITS = (
+    _DEAL
+    + """
+give_back(ARGV[6], cjson.decode(ARGV[7]))
+return {'ok'}
+"""
+)
+
+# ARGV: product id, deal id, generation, units left, held JSON ({subject: units}). Sets a
+# running deal's counters to what the reconciler computed (the database's figures less the
+# claims still pending), unless the show's claims or counters changed since it read them.
+_RECOUNT = (
+    _DEAL
+    + """
+local pid = ARGV[6]
+if running_deal(pid, ARGV[7]) == nil then return {'no_deal', 0, 0} end
+if tonumber(redis.call('GET', base .. 'dealgen') or '0') ~= tonumber(ARGV[8]) then
+  return {'busy', 0, 0}
+end
+local left = math.max(tonumber(ARGV[9]), 0)
+local before = tonumber(redis.call('HGET', base .. 'units', pid) or '0')
+redis.call('HSET', base .. 'units', pid, left)
+local key = base .. 'bought:' .. pid
+redis.call('DEL', key)
+for subject, qty in pairs(cjson.decode(ARGV[10])) do
+  if qty > 0 then redis.call('HSET', key, subject, qty) end
+end
+return {'ok', left, before}
+"""
+)
 
 # ARGV: node id, local viewer count, entry lifetime (ms), stats interval (ms).
 _PRESENCE = """
@@ -442,6 +539,14 @@ class Replay:
     frames: list[dict[str, Any]]
 
 
+@dataclass(frozen=True, slots=True)
+class Shopping:
+    status: str | None  # None: the room is not open in Redis (yet)
+    pinned: list[int]
+    deals: dict[int, dict[str, Any]]  # running deals by product id
+    banned: bool
+
+
 class RoomStore:
     def __init__(
         self, redis: Redis, prefix: str, channel: str, replay_frames: int, ended_ttl: int = 86400
@@ -474,8 +579,11 @@ class RoomStore:
         self._status = script(_STATUS)
         self._flush = script(_FLUSH)
         self._presence = script(_PRESENCE)
-        self._take_deal = script(_TAKE_DEAL)
-        self._return_deal = script(_RETURN_DEAL)
+        self._take_deals = script(_TAKE_DEALS)
+        self._release_claim = script(_RELEASE_CLAIM)
+        self._settle_claim = script(_SETTLE_CLAIM)
+        self._return_units = script(_RETURN_UNITS)
+        self._recount = script(_RECOUNT)
 
     @property
     def channel(self) -> str:
@@ -611,8 +719,10 @@ class RoomStore:
         hearts: bool,
         question_ids: list[int],
         client: Any = None,
+        units: list[int] | None = None,
     ) -> Any:
-        """Publish one coalesced frame (and keep its chat messages as recent chat)."""
+        """Publish one coalesced frame (and keep its chat messages as recent chat). Counts
+        (hearts, votes, deal units left) are read when the frame is published."""
         return await self._run(
             self._flush,
             show_id,
@@ -621,6 +731,7 @@ class RoomStore:
             *chat,
             ",".join(events),
             "1" if hearts else "0",
+            ",".join(map(str, units or [])),
             *question_ids,
             client=client,
         )
@@ -681,32 +792,91 @@ class RoomStore:
     async def ban(self, show_id: int, subject: str, events: str) -> Outcome:
         return await self._outcome(self._ban, show_id, subject, events)
 
-    async def take_deal_units(
-        self, show_id: int, product_id: int, subject: str, quantity: int
-    ) -> Outcome:
-        """The flash-deal gate: ok (units left), sold_out, limit, expired, no_deal or ended."""
-        return await self._outcome(self._take_deal, show_id, product_id, subject, quantity)
+    # Flash-deal units (see the scripts above).
 
-    async def return_deal_units(
-        self, show_id: int, product_id: int, subject: str, quantity: int
+    async def take_deals(
+        self, show_id: int, claim: str, subject: str, lines: list[tuple[int, int, int]]
     ) -> Outcome:
-        return await self._outcome(self._return_deal, show_id, product_id, subject, quantity)
+        """ok or held (taken), else sold_out, limit, expired or no_deal with the product id,
+        or ended."""
+        return await self._outcome(self._take_deals, show_id, claim, subject, dumps(lines))
 
-    async def deals(self, show_id: int) -> dict[int, dict[str, Any]]:
-        """Running flash deals of the show's pins, by product id, with units left."""
+    async def settle_claim(self, show_id: int, claim: str) -> None:
+        await self._run(self._settle_claim, show_id, claim)
+
+    async def release_claim(self, show_id: int, claim: str) -> bool:
+        return (await self._outcome(self._release_claim, show_id, claim)).ok
+
+    async def return_units(
+        self, show_id: int, subject: str, lines: list[tuple[int, int, int]]
+    ) -> None:
+        await self._run(self._return_units, show_id, subject, dumps(lines))
+
+    async def claims(self, show_id: int) -> tuple[int, dict[str, dict[str, Any]]]:
+        """The show's deal generation and its pending claims, read together."""
+        base = self._base(show_id)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.get(base + "dealgen")
+            pipe.hgetall(base + "claims")
+            gen, raw = await pipe.execute()
+        return int(gen or 0), {str(k): json.loads(v) for k, v in raw.items()}
+
+    async def claim(self, show_id: int, claim: str) -> dict[str, Any] | None:
+        raw = await self._redis.hget(self._base(show_id) + "claims", claim)
+        return None if raw is None else dict(json.loads(raw))
+
+    async def recount(
+        self,
+        show_id: int,
+        product_id: int,
+        deal_id: int,
+        generation: int,
+        left: int,
+        held: dict[str, int],
+    ) -> Outcome:
+        """ok (units left, units before), busy (the show's deals changed meanwhile) or
+        no_deal."""
+        return await self._outcome(
+            self._recount, show_id, product_id, deal_id, generation, left, dumps(held)
+        )
+
+    async def bought(self, show_id: int, subject: str, product_ids: list[int]) -> dict[int, int]:
+        """Deal units this buyer holds per product (in orders and pending checkouts)."""
+        if not product_ids:
+            return {}
         base = self._base(show_id)
         async with self._redis.pipeline(transaction=False) as pipe:
+            for pid in product_ids:
+                pipe.hget(f"{base}bought:{pid}", subject)
+            values = await pipe.execute()
+        return {pid: int(v or 0) for pid, v in zip(product_ids, values, strict=True)}
+
+    async def shopping(self, show_id: int, subject: str) -> Shopping:
+        """What a buyer's cart depends on in the room, in two round trips: the status, the
+        pinned products, running deals (units left, this buyer's units) and whether they are
+        banned."""
+        base = self._base(show_id)
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.hget(base + "state", "status")
             pipe.hgetall(base + "pins")
             pipe.hgetall(base + "units")
-            pins, units = await pipe.execute()
-        out: dict[int, dict[str, Any]] = {}
+            pipe.sismember(base + "bans", subject)
+            status, pins, units, banned = await pipe.execute()
+        deals: dict[int, dict[str, Any]] = {}
         now = now_ms()
         for pid, raw in pins.items():
             deal = json.loads(raw).get("deal")
-            if deal is None or deal["ends_at_ms"] <= now:
-                continue
-            out[int(pid)] = {**deal, "units_left": int(units.get(pid, 0))}
-        return out
+            if deal is not None and deal["ends_at_ms"] > now:
+                deals[int(pid)] = {**deal, "units_left": int(units.get(pid, 0))}
+        bought = await self.bought(show_id, subject, sorted(deals))
+        for pid, deal in deals.items():
+            deal["bought"] = bought[pid]
+        return Shopping(
+            None if status is None else str(status),
+            [int(pid) for pid in pins],
+            deals,
+            bool(banned),
+        )
 
     async def totals(self, show_id: int) -> dict[str, int]:
         base = self._base(show_id)
@@ -721,9 +891,6 @@ class RoomStore:
             "hearts": int(hearts or 0),
             "open_questions": int(open_questions),
         }
-
-    async def is_banned(self, show_id: int, subject: str) -> bool:
-        return bool(await self._redis.sismember(self._base(show_id) + "bans", subject))
 
     async def set_state(self, show_id: int, field: str, value: str, events: str) -> Outcome:
         return await self._outcome(self._set_state, show_id, field, value, events)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.scenarios import Load, run_room
+from bench.scenarios import Load, Sale, run_fanout, run_flash_sale, run_join, run_room
 
 ROOT = Path(__file__).resolve().parents[2]
 FIELDS = {"scenario", "viewers", "nodes", "delivered_ratio", "p50_ms", "p99_ms"}
@@ -26,6 +26,42 @@ def test_room_scenarios_at_a_tiny_size(nodes: int, scenario: str) -> None:
     assert 0 < result["p50_ms"] <= result["p99_ms"] <= result["max_ms"]
     if nodes == 2:
         assert {"same_node_p99_ms", "cross_node_p99_ms"} <= set(result)
+
+
+def test_fanout_beside_its_baselines_at_a_tiny_size() -> None:
+    load = Load(viewers=12, chat_per_s=10, seconds=2, warmup=0.5, drain_workers=1)
+    result = run_fanout(load)
+    assert result["scenario"] == "fanout" and result["viewers"] == 12
+    # Each baseline delivered everything too, so the CPU ratios compare like with like.
+    assert result["delivered_ratio"] == result["raw_delivered_ratio"] == 1.0
+    assert result["peer_delivered_ratio"] == 1.0
+    assert result["raw_cpu_us_per_frame"] > 0 and result["peer_cpu_us_per_msg"] > 0
+    assert result["speedup_vs_peer"] == round(
+        result["peer_cpu_us_per_msg"] / result["cpu_us_per_msg"], 2
+    )
+    assert result["frame_cost_vs_raw"] == round(
+        result["cpu_us_per_frame"] / result["raw_cpu_us_per_frame"], 2
+    )
+
+
+def test_join_at_a_tiny_size() -> None:
+    # The app takes a full garbage collection on SIGUSR2 (by default the signal would end it).
+    result = run_join(viewers=20, spread_s=1.0)
+    assert result["scenario"] == "join" and result["viewers"] == result["joined"] == 20
+    assert result["failures"] == 0
+    assert 0 < result["p50_snapshot_ms"] <= result["p99_snapshot_ms"]
+    assert isinstance(result["rss_kb_per_viewer"], float)
+
+
+def test_flash_sale_at_a_tiny_size() -> None:
+    result = run_flash_sale(Sale(buyers=40, stock=6, workers=2))
+    assert result["scenario"] == "flash-sale"
+    assert (result["buyers"], result["stock"]) == (40, 6)
+    assert (result["orders"], result["told_paid"], result["sold_out"]) == (6, 6, 34)
+    assert (result["oversold"], result["duplicates"], result["errors"]) == (0, 0, 0)
+    assert result["stock_left"] == 6 and result["stock_consistent"] is True
+    assert 0 < result["stampede_p50_ms"] <= result["stampede_p99_ms"]
+    assert result["stampede_p99_ms"] <= result["time_to_last_answer_ms"]
 
 
 def test_cli_refuses_an_unknown_scenario() -> None:

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
-from server.keys import realtime_key
+from server.keys import redis_key, settings_key
 from tests.conftest import ClientFactory
 from tests.helpers import bearer, error_of
 from tests.room import Room
@@ -67,6 +67,7 @@ async def test_tampering_and_unknown_items_are_refused(room: Room) -> None:
         {"variant_id": variant, "total": 0},
         {"variant_id": variant, "currency": "USD"},
         {"variant_id": variant, "quantity": 0},
+        {"variant_id": variant, "quantity": -1},
         {"variant_id": variant, "quantity": 1.5},
         {"variant_id": variant, "quantity": "2"},
         {"variant_id": variant, "quantity": 2**31},
@@ -128,7 +129,7 @@ async def test_carts_over_the_socket(room: Room) -> None:
 async def test_ended_shows_banned_buyers_and_sold_out_items(
     make_client: ClientFactory,
 ) -> None:
-    client = await make_client()
+    client = await make_client(offer_cache_ms=0)  # sees the stock change at once
     room = await Room(client).setup(products=2)
     try:
         host = await room.host()
@@ -166,8 +167,9 @@ async def test_every_change_refreshes_the_expiry(make_client: ClientFactory) -> 
     try:
         token = await room.guest_token("Buyer")
         await add(room, token, room.products[0]["variants"][0]["id"])
-        redis = client.app[realtime_key].store._redis
-        keys = [k async for k in redis.scan_iter(match="*cart:*")]
+        redis = client.app[redis_key]
+        prefix = client.app[settings_key].redis_prefix
+        keys = [k async for k in redis.scan_iter(match=f"{prefix}cart:*")]
         assert len(keys) == 1
         assert 100 < await redis.ttl(keys[0]) <= 120
     finally:

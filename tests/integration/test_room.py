@@ -138,6 +138,9 @@ async def test_host_pins_and_viewers_see_it_at_once(room: Room) -> None:
     await host.ok("unpin", {"product_id": product["id"]})
     await viewer.wait_event("unpin")
     await host.refused("unpin", {"product_id": product["id"]}, "not_found")
+    # Frames went straight to the viewers' WebSockets (live.room.direct), read by the official
+    # python-socketio client like any other packet.
+    assert room.client.app[realtime_key].manager.packets_written >= 4
 
 
 async def test_pin_rules(room: Room, client: TestClient[Any, Any]) -> None:

@@ -15,6 +15,7 @@ from cart.carts.rules import (
     SetQuantity,
     price_cart,
     price_line,
+    with_held,
 )
 from core.errors import AppError
 
@@ -31,6 +32,7 @@ def deal(price: int = 1500, left: int = 100, per_buyer: int = 2) -> Offer:
         deal_price=price,
         deal_left=left,
         per_buyer_left=per_buyer,
+        deal_id=9,
     )
 
 
@@ -65,7 +67,7 @@ def test_line_quantity_bounds(quantity: int) -> None:
 
 
 def test_cart_totals_and_unavailable_items() -> None:
-    cart = price_cart({1: 2, 2: 1, 99: 4}, {1: SCARF, 2: deal()}, "EUR", 7)
+    cart = price_cart({1: 2, 2: 1, 99: 4}, {1: SCARF, 2: deal()}, "EUR", 7).to_dict()
     assert cart["version"] == 7 and cart["currency"] == "EUR"
     assert cart["total"] == 2 * 2500 + 1500
     assert cart["items"] == 3
@@ -75,7 +77,9 @@ def test_cart_totals_and_unavailable_items() -> None:
 
 
 def test_empty_cart() -> None:
-    assert price_cart({}, {}, "EUR", 0) == {
+    cart = price_cart({}, {}, "EUR", 0).to_dict()
+    assert cart.pop("quote")
+    assert cart == {
         "version": 0,
         "currency": "EUR",
         "lines": [],
@@ -83,6 +87,27 @@ def test_empty_cart() -> None:
         "items": 0,
         "total": 0,
     }
+
+
+def test_the_quote_changes_with_what_the_buyer_sees_and_only_with_it() -> None:
+    items = {1: 1, 2: 2}
+    seen = price_cart(items, {1: SCARF, 2: deal(left=10)}, "EUR", 3)
+    # Fewer units left, same prices: the same quote.
+    assert price_cart(items, {1: SCARF, 2: deal(left=5)}, "EUR", 3).quote == seen.quote
+    # The deal sold out: the price changes, and so does the quote...
+    sold_out = price_cart(items, {1: SCARF, 2: deal(left=0)}, "EUR", 3)
+    assert sold_out.quote != seen.quote and sold_out.total > seen.total
+    # ...but priced as if units were left it is what the buyer saw (that is how checkout
+    # tells "sold out" from "price changed").
+    unlimited = price_cart(items, {1: SCARF, 2: deal(left=0)}, "EUR", 3, unlimited=True)
+    assert unlimited.quote == seen.quote
+    assert price_cart(items, {1: SCARF, 2: deal(left=10)}, "EUR", 4).quote != seen.quote
+
+
+def test_deal_takes_sum_the_deal_units_per_product() -> None:
+    other = Offer(3, 20, "Jacket", {"colour": "Red"}, 9900, 1500, 5, 10, deal_id=9)
+    cart = price_cart({2: 2, 3: 1, 1: 4}, {1: SCARF, 2: deal(), 3: other}, "EUR", 1)
+    assert cart.deal_takes() == [(20, 9, 3)]
 
 
 @pytest.mark.parametrize(
@@ -115,3 +140,12 @@ def test_payload_models_accept_good_bodies() -> None:
     assert RemoveItem.model_validate({"variant_id": 3}).variant_id == 3
     with pytest.raises(ValidationError):
         SetQuantity.model_validate({"variant_id": 3})
+
+
+def test_a_retried_checkout_is_priced_with_its_own_held_units_given_back() -> None:
+    offers = {2: deal(left=0, per_buyer=0)}
+    assert price_cart({2: 2}, offers, "EUR", 1).lines[0].deal_quantity == 0
+    held = with_held(offers, {(20, 9): 2})
+    assert price_cart({2: 2}, held, "EUR", 1).lines[0].deal_quantity == 2
+    # Units held on another deal (replaced since) give nothing back.
+    assert with_held(offers, {(20, 8): 2}) == offers

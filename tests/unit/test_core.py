@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any, Self
 
 import pytest
@@ -9,6 +10,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError, model_validator
 
 from core.errors import ErrorCode
 from core.money import MAX_MINOR_UNITS, MAX_STOCK, Currency, MinorUnits, Stock, is_currency
+from core.tasks import cancel
 from core.web import validation_error
 
 
@@ -138,3 +140,36 @@ def test_amount_bounds(kind: Any, maximum: int) -> None:
 def test_amounts_are_strict_integers(kind: Any, value: object) -> None:
     with pytest.raises(ValidationError):
         TypeAdapter(kind).validate_python(value)
+
+
+async def test_cancel_stops_a_task_that_swallows_its_first_cancellation() -> None:
+    ticks = 0
+
+    async def loop() -> None:
+        nonlocal ticks
+        while True:
+            try:
+                await asyncio.sleep(0.01)
+            except asyncio.CancelledError:
+                # What a library that converts the cancellation into its own error, caught by
+                # the loop's error handler, amounts to.
+                if ticks == 0:
+                    ticks += 1
+                    continue
+                raise
+
+    task = asyncio.get_running_loop().create_task(loop())
+    await asyncio.sleep(0.02)
+    await asyncio.wait_for(cancel(task, again_after=0.05), 5)
+    assert task.cancelled() and ticks == 1
+
+
+async def test_cancel_raises_what_the_task_ended_with() -> None:
+    async def fails() -> None:
+        raise ValueError("boom")
+
+    task = asyncio.get_running_loop().create_task(fails())
+    await asyncio.sleep(0)
+    with pytest.raises(ValueError, match="boom"):
+        await cancel(task)
+    await cancel(None)

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ValidationError
 from core.db import MAX_ID
 from core.errors import AppError, ErrorCode
 from core.identity import Role
+from core.text import clean_text
 from live.room import rules
 from live.room.rules import (
     CHAT_MAX,
@@ -35,7 +36,6 @@ from live.room.rules import (
     Unpin,
     Vote,
     check_deal,
-    clean_text,
     question_score,
     require,
     role_allows,
