@@ -35,13 +35,11 @@ def test_fanout_beside_its_baselines_at_a_tiny_size() -> None:
     # Each baseline delivered everything too, so the CPU ratios compare like with like.
     assert result["delivered_ratio"] == result["raw_delivered_ratio"] == 1.0
     assert result["peer_delivered_ratio"] == 1.0
-    assert result["raw_cpu_us_per_frame"] > 0 and result["peer_cpu_us_per_msg"] > 0
-    assert result["speedup_vs_peer"] == round(
-        result["peer_cpu_us_per_msg"] / result["cpu_us_per_msg"], 2
-    )
-    assert result["frame_cost_vs_raw"] == round(
-        result["cpu_us_per_frame"] / result["raw_cpu_us_per_frame"], 2
-    )
+    # At this size a baseline may use less CPU than one clock tick (10 ms): the figures are there,
+    # the ratios are worked out only from measured CPU (tests/unit/test_bench_figures.py).
+    for key in ("raw_cpu_us_per_frame", "peer_cpu_us_per_msg"):
+        assert isinstance(result[key], float) and result[key] >= 0
+    assert {"speedup_vs_peer", "frame_cost_vs_raw", "raw_p99_ms", "peer_p99_ms"} <= set(result)
 
 
 def test_join_at_a_tiny_size() -> None:
