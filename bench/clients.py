@@ -127,17 +127,20 @@ async def _drain(conn: Conn, counts: Counts, window: Window, probe: bool, origin
 
 
 async def viewers(spec: dict[str, Any]) -> dict[str, Any]:
-    """Connect spec["tokens"] viewers to spec["urls"] (round robin), join, drain until the end."""
+    """Connect spec["tokens"] viewers to spec["urls"] (round robin), each joins its show
+    (spec["joins"], one per token), drain until the end."""
     window = Window(spec["window_start"], spec["window_end"])
     counts = Counts()
+    per_show: dict[str, int] = {}
     connector = aiohttp.TCPConnector(limit=0)
     async with aiohttp.ClientSession(connector=connector) as session:
         conns: list[tuple[Conn, str]] = []
-        for i, token in enumerate(spec["tokens"]):
+        for i, (token, show_id) in enumerate(zip(spec["tokens"], spec["joins"], strict=True)):
             url = spec["urls"][i % len(spec["urls"])]
             conn = await connect(session, url, token)
-            await join(conn, spec["show_id"])
+            await join(conn, show_id)
             conns.append((conn, spec["origins"][i % len(spec["urls"])]))
+            per_show[str(show_id)] = per_show.get(str(show_id), 0) + 1
         drains = [
             asyncio.ensure_future(_drain(c, counts, window, spec["probe"], origin))
             for c, origin in conns
@@ -149,6 +152,7 @@ async def viewers(spec: dict[str, Any]) -> dict[str, Any]:
             await conn.ws.close()
     return {
         "viewers": len(conns),
+        "per_show": per_show,
         "frames": counts.frames,
         "lines": counts.lines,
         "latencies": counts.latencies,
@@ -157,34 +161,50 @@ async def viewers(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 async def talkers(spec: dict[str, Any]) -> dict[str, Any]:
-    """The host (pins every pin_every seconds) and chatters sending at a fixed total rate."""
+    """For each show in spec["shows"] ({"show_id", "chatter_tokens"}), its host and chatters.
+    Chat lines leave at a fixed total rate, taking the shows in turn; each show's host pins every
+    pin_every seconds (the shows' pins staggered evenly)."""
     window = Window(spec["window_start"], spec["window_end"])
-    async with aiohttp.ClientSession() as session:
-        host = await connect(session, spec["host_url"], spec["host_token"])
-        await join(host, spec["show_id"])
-        chatters = []
-        for token in spec["chatter_tokens"]:
-            conn = await connect(session, spec["host_url"], token)
-            await join(conn, spec["show_id"])
-            chatters.append(conn)
-        readers = [asyncio.ensure_future(read_acks(c)) for c in [host, *chatters]]
-        accepted = 0
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
+        hosts: list[Conn] = []
+        chatters: list[list[Conn]] = []
+        for show in spec["shows"]:
+            host = await connect(session, spec["host_url"], spec["host_token"])
+            await join(host, show["show_id"])
+            hosts.append(host)
+            mine = []
+            for token in show["chatter_tokens"]:
+                conn = await connect(session, spec["host_url"], token)
+                await join(conn, show["show_id"])
+                mine.append(conn)
+            chatters.append(mine)
+        everyone = [*hosts, *(c for mine in chatters for c in mine)]
+        readers = [asyncio.ensure_future(read_acks(c)) for c in everyone]
+        shows = len(hosts)
+        accepted = [0] * shows
         refused = 0
         start = spec["send_start"]
         interval = 1000 / spec["chat_per_s"]
+        pin_interval = spec["pin_every"] * 1000 / shows if spec["pin_every"] else None
         n = 0
-        next_pin = start
-        pin_i = 0
+        pins = 0
         pending: set[asyncio.Future[Any]] = set()
 
-        async def send(conn: Conn, i: int, sched: float) -> None:
-            nonlocal accepted, refused
-            answer = await conn.emit("chat", {"text": f"b|{i % len(chatters)}|{i}|{int(sched)}"})
+        async def send(show: int, i: int, sched: float) -> None:
+            nonlocal refused
+            mine = chatters[show]
+            chatter = (i // shows) % len(mine)
+            answer = await mine[chatter].emit("chat", {"text": f"b|{chatter}|{i}|{int(sched)}"})
             if answer.get("ok"):
                 if window.start <= int(sched) < window.end:
-                    accepted += 1
+                    accepted[show] += 1
             else:
                 refused += 1
+
+        def spawn(coro: Any) -> None:
+            fut = asyncio.ensure_future(coro)
+            pending.add(fut)
+            fut.add_done_callback(pending.discard)
 
         while True:
             sched = start + n * interval
@@ -193,23 +213,26 @@ async def talkers(spec: dict[str, Any]) -> dict[str, Any]:
             delay = (sched - now_ms()) / 1000
             if delay > 0:
                 await asyncio.sleep(delay)
-            if spec["pin_every"] and sched >= next_pin:
+            while pin_interval is not None and start + pins * pin_interval <= sched:
                 products = spec["products"]
-                fut = asyncio.ensure_future(
-                    host.emit("pin", {"product_id": products[pin_i % len(products)]})
-                )
-                pending.add(fut)
-                pin_i += 1
-                next_pin += spec["pin_every"] * 1000
-            fut = asyncio.ensure_future(send(chatters[n % len(chatters)], n, sched))
-            pending.add(fut)
-            fut.add_done_callback(pending.discard)
+                product = products[(pins // shows) % len(products)]
+                spawn(hosts[pins % shows].emit("pin", {"product_id": product}))
+                pins += 1
+            spawn(send(n % shows, n, sched))
             n += 1
         if pending:
             await asyncio.wait(pending, timeout=10)
         for task in readers:
             task.cancel()
-    return {"accepted": accepted, "refused": refused, "sent": n, "pins": pin_i}
+    return {
+        "accepted": sum(accepted),
+        "accepted_per_show": {
+            str(s["show_id"]): a for s, a in zip(spec["shows"], accepted, strict=True)
+        },
+        "refused": refused,
+        "sent": n,
+        "pins": pins,
+    }
 
 
 # The test payment provider approves this card (docs/protocol.md).

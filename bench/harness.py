@@ -277,31 +277,33 @@ class Baseline:
 
 @dataclass
 class Target:
-    """What a room scenario drives: its URLs, the processes whose CPU counts, a live show and
-    tokens for its viewers."""
+    """What a room scenario drives: its URLs, the processes whose CPU counts, live shows and
+    tokens for their viewers."""
 
     urls: list[str]
     processes: Any  # () -> list[psutil.Process]
-    show: Show
+    shows: list[Show]
     tokens: list[str]
 
 
 @contextmanager
-def room_target(kind: str, nodes: int, workdir: Path, tokens: int) -> Iterator[Target]:
-    """`ours` (N app processes with their Redis, a show made over the API, guest tokens) or a
+def room_target(
+    kind: str, nodes: int, workdir: Path, tokens: int, shows: int = 1
+) -> Iterator[Target]:
+    """`ours` (N app processes with their Redis, shows made over the API, guest tokens) or a
     baseline (one process; any show id and token will do)."""
     if kind == "ours":
         with system(nodes, workdir) as sut:
             urls = [app.url for app in sut.apps]
-            show = asyncio.run(make_show(urls[0]))
+            made = asyncio.run(make_shows(urls[0], shows))
             viewers = asyncio.run(guest_tokens(urls[0], tokens))
-            yield Target(urls, sut.processes, show, viewers)
+            yield Target(urls, sut.processes, made, viewers)
         return
     server = Baseline(kind, workdir)
     try:
         server.start()
-        show = Show(1, 1, "host", [1, 2, 3], [1, 2, 3])
-        yield Target([server.url], server.processes, show, [f"v{i}" for i in range(tokens)])
+        made = [Show(i + 1, 1, "host", [1, 2, 3], [1, 2, 3]) for i in range(shows)]
+        yield Target([server.url], server.processes, made, [f"v{i}" for i in range(tokens)])
     finally:
         server.stop()
 
@@ -328,6 +330,12 @@ class Show:
 
 async def make_show(url: str, products: int = 3, stock: int = 1000) -> Show:
     """A shop, products and a live show, made over the REST API like any client would."""
+    return (await make_shows(url, 1, products, stock))[0]
+
+
+async def make_shows(url: str, shows: int, products: int = 3, stock: int = 1000) -> list[Show]:
+    """One shop with `products` products and `shows` live shows of that lineup, all made over
+    the REST API like any client would."""
     async with aiohttp.ClientSession(base_url=url) as s:
         email = f"bench-{uuid.uuid4().hex[:8]}@example.com"
         resp = await s.post(
@@ -352,11 +360,15 @@ async def make_show(url: str, products: int = 3, stock: int = 1000) -> Show:
             ids.append(product["id"])
             variants.append(product["variants"][0]["id"])
         when = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
-        body = {"title": "Bench", "scheduled_at": when, "currency": "EUR", "lineup": ids}
-        resp = await s.post(f"/api/shops/{shop}/shows", json=body, headers=auth)
-        show_id = (await resp.json())["id"]
-        await s.post(f"/api/shops/{shop}/shows/{show_id}/start", headers=auth)
-        return Show(show_id, shop, token, ids, variants)
+        made = []
+        for i in range(shows):  # one at a time: SQLite answers concurrent writers 503 busy
+            body = {"title": f"Bench {i}", "scheduled_at": when, "currency": "EUR", "lineup": ids}
+            resp = await s.post(f"/api/shops/{shop}/shows", json=body, headers=auth)
+            show_id = (await resp.json())["id"]
+            resp = await s.post(f"/api/shops/{shop}/shows/{show_id}/start", headers=auth)
+            resp.raise_for_status()
+            made.append(Show(show_id, shop, token, ids, variants))
+        return made
 
 
 async def pin_deal(url: str, show: Show, product_id: int, deal: dict[str, int]) -> None:

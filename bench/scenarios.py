@@ -37,6 +37,7 @@ class Load:
     warmup: float
     pin_every: float = 5.0
     drain_workers: int = 2
+    shows: int = 1
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -47,46 +48,52 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[index]
 
 
-def _split(items: list[str], parts: int) -> list[list[str]]:
-    return [items[i::parts] for i in range(parts)]
-
-
 def run_room(nodes: int, load: Load, scenario: str, target: str = "ours") -> dict[str, Any]:
+    """`load.viewers` viewers split evenly over `load.shows` live shows; per show a host and
+    chatters (CHATTERS in all, at least one per show)."""
+    chatters_per_show = max(1, CHATTERS // load.shows)
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         what = f"{nodes} app process(es)" if target == "ours" else f"the {target} baseline"
         progress(f"{scenario}: starting {what}")
-        with harness.room_target(target, nodes, Path(tmp), load.viewers + CHATTERS) as sut:
-            urls, show, tokens = sut.urls, sut.show, sut.tokens
+        tokens_needed = load.viewers + chatters_per_show * load.shows
+        with harness.room_target(target, nodes, Path(tmp), tokens_needed, load.shows) as sut:
+            urls, shows, tokens = sut.urls, sut.shows, sut.tokens
             viewer_tokens, chatter_tokens = tokens[: load.viewers], tokens[load.viewers :]
-            probes = viewer_tokens[: min(PROBES, load.viewers)]
-            drainers = viewer_tokens[len(probes) :]
-            connect_budget = 4.0 + load.viewers / 150
+            # Viewer i watches show i mod S: probes (the first PROBES) land on different shows.
+            joins = [shows[i % len(shows)].show_id for i in range(load.viewers)]
+            n_probes = min(PROBES, load.viewers)
+            connect_budget = 4.0 + load.viewers / 150 + load.shows / 40
             send_start = time.time() * 1000 + connect_budget * 1000
             window_start = send_start + load.warmup * 1000
             window_end = window_start + load.seconds * 1000
             common = {
-                "show_id": show.show_id,
                 "window_start": window_start,
                 "window_end": window_end,
                 "stop_at": window_end + 2500,
+                "urls": urls,
+                "origins": ["same", "cross"] if nodes > 1 else ["same"],
             }
-            origins = ["same", "cross"] if nodes > 1 else ["same"]
             jobs: list[tuple[str, dict[str, Any]]] = [
                 (
                     "viewers",
-                    {**common, "tokens": probes, "urls": urls, "origins": origins, "probe": True},
+                    {
+                        **common,
+                        "tokens": viewer_tokens[:n_probes],
+                        "joins": joins[:n_probes],
+                        "probe": True,
+                    },
                 )
             ]
-            for part in _split(drainers, load.drain_workers):
+            rest = list(range(n_probes, load.viewers))
+            for part in [rest[i :: load.drain_workers] for i in range(load.drain_workers)]:
                 if part:
                     jobs.append(
                         (
                             "viewers",
                             {
                                 **common,
-                                "tokens": part,
-                                "urls": urls,
-                                "origins": origins,
+                                "tokens": [viewer_tokens[i] for i in part],
+                                "joins": [joins[i] for i in part],
                                 "probe": False,
                             },
                         )
@@ -97,9 +104,17 @@ def run_room(nodes: int, load: Load, scenario: str, target: str = "ours") -> dic
                     {
                         **common,
                         "host_url": urls[0],
-                        "host_token": show.owner_token,
-                        "chatter_tokens": chatter_tokens,
-                        "products": show.products,
+                        "host_token": shows[0].owner_token,
+                        "shows": [
+                            {
+                                "show_id": show.show_id,
+                                "chatter_tokens": chatter_tokens[
+                                    k * chatters_per_show : (k + 1) * chatters_per_show
+                                ],
+                            }
+                            for k, show in enumerate(shows)
+                        ],
+                        "products": shows[0].products,
                         "chat_per_s": load.chat_per_s,
                         "pin_every": load.pin_every,
                         "send_start": send_start,
@@ -108,7 +123,7 @@ def run_room(nodes: int, load: Load, scenario: str, target: str = "ours") -> dic
                 )
             )
             progress(
-                f"{scenario}: {load.viewers} viewers on {nodes} node(s), "
+                f"{scenario}: {load.viewers} viewers in {load.shows} show(s) on {nodes} node(s), "
                 f"{load.chat_per_s:g} chat/s, {load.warmup:g} s warm-up + {load.seconds:g} s"
             )
             workers = Workers(jobs)
@@ -130,7 +145,11 @@ def run_room(nodes: int, load: Load, scenario: str, target: str = "ours") -> dic
     lines = sum(r["lines"] for r in watched)
     frames = sum(r["frames"] for r in watched)
     latencies = [x for r in watched for x in r["latencies"]]
-    expected = talk["accepted"] * viewers
+    # Every accepted line should reach every viewer of its show.
+    expected = sum(
+        accepted * sum(r["per_show"].get(show, 0) for r in watched)
+        for show, accepted in talk["accepted_per_show"].items()
+    )
     out: dict[str, Any] = {
         "scenario": scenario,
         "target": target,
@@ -151,6 +170,8 @@ def run_room(nodes: int, load: Load, scenario: str, target: str = "ours") -> dic
         "chat_refused": talk["refused"],
         "pins": talk["pins"],
     }
+    if load.shows > 1:
+        out["shows"] = load.shows
     if nodes > 1:
         by_origin: dict[str, list[float]] = {}
         for r in watched:
@@ -209,6 +230,25 @@ def scaleout(quick: bool) -> dict[str, Any]:
     return run_room(2, _room_load(quick), "scaleout")
 
 
+def many_shows_load(quick: bool) -> Load:
+    """Shows of 5 viewers, 1 chat line/s per show, each show's host pins every 10 s."""
+    shows = 100 if quick else 200
+    return Load(
+        viewers=5 * shows,
+        chat_per_s=shows,
+        seconds=6 if quick else 60,
+        warmup=2 if quick else 10,
+        pin_every=10,
+        shows=shows,
+    )
+
+
+def many_shows(quick: bool) -> dict[str, Any]:
+    out = run_room(1, many_shows_load(quick), "many-shows")
+    del out["target"]
+    return out
+
+
 @dataclass(frozen=True)
 class Sale:
     buyers: int
@@ -248,7 +288,7 @@ def run_flash_sale(sale: Sale) -> dict[str, Any]:
                         "worker": i,
                     },
                 )
-                for i, part in enumerate(_split(tokens, sale.workers))
+                for i, part in enumerate(tokens[w :: sale.workers] for w in range(sale.workers))
                 if part
             ]
             progress(
@@ -377,4 +417,5 @@ SCENARIOS = {
     "scaleout": scaleout,
     "flash-sale": flash_sale,
     "join": join,
+    "many-shows": many_shows,
 }

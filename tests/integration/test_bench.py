@@ -28,6 +28,19 @@ def test_room_scenarios_at_a_tiny_size(nodes: int, scenario: str) -> None:
         assert {"same_node_p99_ms", "cross_node_p99_ms"} <= set(result)
 
 
+def test_many_shows_at_a_tiny_size() -> None:
+    # 4 shows of 5 viewers; each line must reach its own show's viewers and only those.
+    load = Load(
+        viewers=20, chat_per_s=8, seconds=2, warmup=0.5, pin_every=1, drain_workers=1, shows=4
+    )
+    result = run_room(1, load, "many-shows")
+    assert result["scenario"] == "many-shows" and result["shows"] == 4
+    assert result["viewers"] == 20 and result["chat_accepted"] >= 12
+    assert result["delivered_ratio"] == 1.0
+    assert result["pins"] >= 8  # every show's host pinned about once a second
+    assert 0 < result["p50_ms"] <= result["p99_ms"]
+
+
 def test_fanout_beside_its_baselines_at_a_tiny_size() -> None:
     load = Load(viewers=12, chat_per_s=10, seconds=2, warmup=0.5, drain_workers=1)
     result = run_fanout(load)
