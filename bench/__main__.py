@@ -8,7 +8,8 @@ import argparse
 import json
 import sys
 
-from bench.scenarios import SCENARIOS, median_of
+from bench.figures import median_of
+from bench.scenarios import SCENARIOS
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -16,12 +17,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("scenario", choices=[*SCENARIOS, "all"])
     parser.add_argument("--quick", action="store_true", help="small and short (under 60 s)")
     parser.add_argument("--json", action="store_true", help="one JSON line per scenario")
-    parser.add_argument("--runs", type=int, default=None, help="repeat and report medians")
+    parser.add_argument(
+        "--runs", type=int, default=1, help="repeat the whole scenario and report medians"
+    )
     args = parser.parse_args(argv)
     names = list(SCENARIOS) if args.scenario == "all" else [args.scenario]
-    runs = args.runs or (1 if args.quick else 3)
     for name in names:
-        result = median_of([SCENARIOS[name](args.quick) for _ in range(runs)])
+        results = [SCENARIOS[name](args.quick) for _ in range(args.runs)]
+        result = median_of(results) if len(results) > 1 else results[0]
         if args.json:
             print(json.dumps(result), flush=True)
         else:

@@ -13,13 +13,17 @@ import json
 import re
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 
-# A benchmark chat line: "b|<chatter>|<n>|<scheduled send time, ms>".
-BENCH_TEXT = re.compile(r'"text":"b\|(\d+)\|(\d+)\|(\d+)"')
+# A benchmark chat line: "b<step>|<chatter>|<n>|<scheduled send time, ms>"; step "w" is not
+# counted (warm-up, settling between steps), step 0, 1, ... are the measured windows.
+BENCH_TEXT = re.compile(r'"text":"b(w|\d+)\|\d+\|\d+\|(\d+)"')
+LINE_MARK = '"text":"b'
 FRAME_PREFIX = '42["frame",'
+STOP_POLL_S = 0.25
 
 
 def now_ms() -> float:
@@ -28,7 +32,7 @@ def now_ms() -> float:
 
 @dataclass
 class Window:
-    """Only lines scheduled inside [start, end) (ms) count."""
+    """[start, end) in ms."""
 
     start: float
     end: float
@@ -36,10 +40,38 @@ class Window:
 
 @dataclass
 class Counts:
-    frames: int = 0
-    lines: int = 0
-    latencies: list[float] = field(default_factory=list)
+    frames: dict[str, int] = field(default_factory=dict)  # step -> frames received in it
+    lines: dict[str, int] = field(default_factory=dict)  # step -> lines
+    latencies: dict[str, list[float]] = field(default_factory=dict)  # step -> ms (probes)
     by_origin: dict[str, list[float]] = field(default_factory=dict)
+
+
+def _step_at(data: str, index: int) -> str:
+    start = index + len(LINE_MARK)
+    return data[start : data.index("|", start)]
+
+
+def count_lines(data: str, received: float, counts: Counts, probe: bool, origin: str) -> None:
+    """Count a frame's benchmark lines by step. Drainers take a fast path: a frame holds lines
+    sent within a tick, so when its first and last line share a step, all of them do."""
+    first = data.find(LINE_MARK)
+    if first < 0:
+        return
+    if not probe:
+        step = _step_at(data, first)
+        if step == _step_at(data, data.rfind(LINE_MARK)):
+            if step != "w":
+                counts.lines[step] = counts.lines.get(step, 0) + data.count(LINE_MARK)
+            return
+    for match in BENCH_TEXT.finditer(data, first):
+        step = match.group(1)
+        if step == "w":
+            continue
+        counts.lines[step] = counts.lines.get(step, 0) + 1
+        if probe:
+            latency = received - float(match.group(2))
+            counts.latencies.setdefault(step, []).append(latency)
+            counts.by_origin.setdefault(origin, []).append(latency)
 
 
 class Conn:
@@ -105,31 +137,47 @@ async def read_acks(conn: Conn) -> None:
             conn.handle_control(msg.data)
 
 
-async def _drain(conn: Conn, counts: Counts, window: Window, probe: bool, origin: str) -> None:
+async def _drain(
+    conn: Conn, counts: Counts, windows: dict[str, Window], probe: bool, origin: str
+) -> None:
+    """Count frames by the measured window they arrive in, lines by the step they were sent in."""
     async for msg in conn.ws:
         if msg.type != aiohttp.WSMsgType.TEXT:
             break
         data = msg.data
         if data.startswith(FRAME_PREFIX):
             received = now_ms()
-            if window.start <= received < window.end:
-                counts.frames += 1
-            for match in BENCH_TEXT.finditer(data):
-                sched = float(match.group(3))
-                if window.start <= sched < window.end:
-                    counts.lines += 1
-                    if probe:
-                        latency = received - sched
-                        counts.latencies.append(latency)
-                        counts.by_origin.setdefault(origin, []).append(latency)
+            for step, window in windows.items():
+                if window.start <= received < window.end:
+                    counts.frames[step] = counts.frames.get(step, 0) + 1
+                    break
+            count_lines(data, received, counts, probe, origin)
         else:
             conn.handle_control(data)
+
+
+def _flagged(path: str) -> bool:
+    return Path(path).exists()  # a stat on a local file: not worth a thread
+
+
+def _flag(path: str, text: str) -> None:
+    Path(path).write_text(text)
+
+
+async def _until(stop_at: float, stop_file: str | None) -> None:
+    """Sleep until stop_at (ms), or until a little after the talkers drop stop_file (they
+    stopped early: the system under test fell behind)."""
+    while now_ms() < stop_at:
+        if stop_file and _flagged(stop_file):
+            await asyncio.sleep(2.5)
+            return
+        await asyncio.sleep(min(STOP_POLL_S, max(0.0, (stop_at - now_ms()) / 1000)))
 
 
 async def viewers(spec: dict[str, Any]) -> dict[str, Any]:
     """Connect spec["tokens"] viewers to spec["urls"] (round robin), each joins its show
     (spec["joins"], one per token), drain until the end."""
-    window = Window(spec["window_start"], spec["window_end"])
+    windows = {step: Window(start, end) for step, start, end in spec["frame_windows"]}
     counts = Counts()
     per_show: dict[str, int] = {}
     connector = aiohttp.TCPConnector(limit=0)
@@ -142,10 +190,10 @@ async def viewers(spec: dict[str, Any]) -> dict[str, Any]:
             conns.append((conn, spec["origins"][i % len(spec["urls"])]))
             per_show[str(show_id)] = per_show.get(str(show_id), 0) + 1
         drains = [
-            asyncio.ensure_future(_drain(c, counts, window, spec["probe"], origin))
+            asyncio.ensure_future(_drain(c, counts, windows, spec["probe"], origin))
             for c, origin in conns
         ]
-        await asyncio.sleep(max(0.0, (spec["stop_at"] - now_ms()) / 1000))
+        await _until(spec["stop_at"], spec.get("stop_file"))
         for task in drains:
             task.cancel()
         for conn, _ in conns:
@@ -162,9 +210,11 @@ async def viewers(spec: dict[str, Any]) -> dict[str, Any]:
 
 async def talkers(spec: dict[str, Any]) -> dict[str, Any]:
     """For each show in spec["shows"] ({"show_id", "chatter_tokens"}), its host and chatters.
-    Chat lines leave at a fixed total rate, taking the shows in turn; each show's host pins every
-    pin_every seconds (the shows' pins staggered evenly)."""
-    window = Window(spec["window_start"], spec["window_end"])
+    Chat lines leave on a schedule of segments ({"step", "rate", "start", "end"}: a total rate
+    in lines/s between two times, ms), taking the shows in turn; each show's host pins every
+    pin_every seconds (the shows' pins staggered evenly). With spec["stop_ack_ms"], sending
+    stops after a measured step whose acks' p99 went above it (the system fell behind), and
+    spec["stop_file"] tells the viewers so."""
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
         hosts: list[Conn] = []
         chatters: list[list[Conn]] = []
@@ -181,23 +231,27 @@ async def talkers(spec: dict[str, Any]) -> dict[str, Any]:
         everyone = [*hosts, *(c for mine in chatters for c in mine)]
         readers = [asyncio.ensure_future(read_acks(c)) for c in everyone]
         shows = len(hosts)
-        accepted = [0] * shows
+        # step -> lines accepted, per show
+        accepted: list[dict[str, int]] = [{} for _ in range(shows)]
+        ack_ms: dict[str, list[float]] = {}
         refused = 0
-        start = spec["send_start"]
-        interval = 1000 / spec["chat_per_s"]
+        segments = spec["segments"]
+        start = segments[0]["start"]
         pin_interval = spec["pin_every"] * 1000 / shows if spec["pin_every"] else None
         n = 0
         pins = 0
         pending: set[asyncio.Future[Any]] = set()
+        stopped_after: str | None = None
 
-        async def send(show: int, i: int, sched: float) -> None:
+        async def send(show: int, i: int, step: str, sched: float) -> None:
             nonlocal refused
             mine = chatters[show]
             chatter = (i // shows) % len(mine)
-            answer = await mine[chatter].emit("chat", {"text": f"b|{chatter}|{i}|{int(sched)}"})
+            text = f"b{step}|{chatter}|{i}|{int(sched)}"
+            answer = await mine[chatter].emit("chat", {"text": text})
+            ack_ms.setdefault(step, []).append(now_ms() - sched)
             if answer.get("ok"):
-                if window.start <= int(sched) < window.end:
-                    accepted[show] += 1
+                accepted[show][step] = accepted[show].get(step, 0) + 1
             else:
                 refused += 1
 
@@ -206,32 +260,54 @@ async def talkers(spec: dict[str, Any]) -> dict[str, Any]:
             pending.add(fut)
             fut.add_done_callback(pending.discard)
 
-        while True:
-            sched = start + n * interval
-            if sched >= spec["send_end"]:
+        limit: float = spec.get("stop_ack_ms") or 0.0
+        unchecked: list[tuple[str, float, int]] = []  # measured steps: (step, end, lines sent)
+
+        def fell_behind() -> str | None:
+            """The first measured step, ended at least `limit` ms ago, whose acks came late
+            (over 1% above the limit, or still missing)."""
+            while unchecked and unchecked[0][1] + limit <= now_ms():
+                step, _, sent = unchecked.pop(0)
+                times = ack_ms.get(step, [])
+                if len(times) < 0.99 * sent or sum(x > limit for x in times) > 0.01 * sent:
+                    return step
+            return None
+
+        for segment in segments:
+            if limit and (stopped_after := fell_behind()) is not None:
                 break
-            delay = (sched - now_ms()) / 1000
-            if delay > 0:
-                await asyncio.sleep(delay)
-            while pin_interval is not None and start + pins * pin_interval <= sched:
-                products = spec["products"]
-                product = products[(pins // shows) % len(products)]
-                spawn(hosts[pins % shows].emit("pin", {"product_id": product}))
-                pins += 1
-            spawn(send(n % shows, n, sched))
-            n += 1
+            step, interval = str(segment["step"]), 1000 / segment["rate"]
+            k = 0
+            while (sched := segment["start"] + k * interval) < segment["end"]:
+                delay = (sched - now_ms()) / 1000
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                while pin_interval is not None and start + pins * pin_interval <= sched:
+                    products = spec["products"]
+                    product = products[(pins // shows) % len(products)]
+                    spawn(hosts[pins % shows].emit("pin", {"product_id": product}))
+                    pins += 1
+                spawn(send(n % shows, n, step, sched))
+                n += 1
+                k += 1
+            if step != "w":
+                unchecked.append((step, segment["end"], k))
+        if stopped_after is not None and spec.get("stop_file"):
+            _flag(spec["stop_file"], stopped_after)
         if pending:
             await asyncio.wait(pending, timeout=10)
         for task in readers:
             task.cancel()
     return {
-        "accepted": sum(accepted),
+        "accepted": sum(a for per_step in accepted for s, a in per_step.items() if s != "w"),
         "accepted_per_show": {
-            str(s["show_id"]): a for s, a in zip(spec["shows"], accepted, strict=True)
+            str(show["show_id"]): per_step
+            for show, per_step in zip(spec["shows"], accepted, strict=True)
         },
         "refused": refused,
         "sent": n,
         "pins": pins,
+        "stopped_after": stopped_after,
     }
 
 
@@ -306,6 +382,52 @@ async def buyers(spec: dict[str, Any]) -> dict[str, Any]:
     return {"outcomes": outcomes, "latencies": latencies, "released": released, "samples": samples}
 
 
+async def repeat_buyers(spec: dict[str, Any]) -> dict[str, Any]:
+    """Buyers who buy one unit again and again, as fast as their answers come: `cart.add`, then
+    `checkout`, on one socket each, from spec["begin"] until spec["end"] (ms). A purchase counts
+    when it is paid and was started inside [spec["start"], spec["end"]); reported as (start ms,
+    latency ms from pressing Buy to the paid answer)."""
+    window = Window(spec["start"], spec["end"])
+    paid: list[tuple[float, float]] = []
+    outcomes: dict[str, int] = {}
+    samples: list[str] = []
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
+
+        async def buyer(b: int, token: str) -> None:
+            conn = await connect(session, spec["url"], token)
+            await join(conn, spec["show_id"])
+            reader = asyncio.ensure_future(read_acks(conn))
+            await asyncio.sleep(max(0.0, (spec["begin"] - now_ms()) / 1000))
+            n = 0
+            while (started := now_ms()) < window.end:
+                n += 1
+                line = {"variant_id": spec["variant_id"], "quantity": 1}
+                answer = await conn.emit("cart.add", line)
+                if answer.get("ok"):
+                    cart = answer["cart"]
+                    body = {
+                        "idempotency_key": f"loop-{spec['worker']}-{b}-{n}",
+                        "cart_version": cart["version"],
+                        "quote": cart["quote"],
+                        **BUYER,
+                    }
+                    answer = await conn.emit("checkout", body)
+                outcome = (
+                    str(answer["order"]["status"]) if answer.get("ok") else answer["error"]["code"]
+                )
+                if outcome != "paid" and len(samples) < 5:
+                    samples.append(json.dumps(answer)[:300])
+                if window.start <= started:
+                    outcomes[outcome] = outcomes.get(outcome, 0) + 1
+                    if outcome == "paid":
+                        paid.append((started, now_ms() - started))
+            reader.cancel()
+            await conn.ws.close()
+
+        await asyncio.gather(*(buyer(b, t) for b, t in enumerate(spec["tokens"])))
+    return {"paid": paid, "outcomes": outcomes, "samples": samples}
+
+
 async def joiners(spec: dict[str, Any]) -> dict[str, Any]:
     """Each viewer connects and joins at its own time (spec["at"], ms); the time from `join` to
     its answer (the snapshot) and from opening the WebSocket to the Socket.IO connect. Every
@@ -343,7 +465,13 @@ async def joiners(spec: dict[str, Any]) -> dict[str, Any]:
     return {"snapshot_ms": snapshot_ms, "connect_ms": connect_ms, "failures": failures}
 
 
-WORKERS = {"viewers": viewers, "talkers": talkers, "buyers": buyers, "joiners": joiners}
+WORKERS = {
+    "viewers": viewers,
+    "talkers": talkers,
+    "buyers": buyers,
+    "repeat_buyers": repeat_buyers,
+    "joiners": joiners,
+}
 
 
 def run_worker(kind: str, spec: dict[str, Any], conn: Any) -> None:

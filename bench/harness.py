@@ -13,6 +13,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 import uuid
@@ -199,6 +200,87 @@ def system(nodes: int, workdir: Path, env: dict[str, str] | None = None) -> Iter
         yield sut
     finally:
         sut.stop()
+
+
+@dataclass(frozen=True)
+class Postgres:
+    url: str  # for the app (SQLAlchemy)
+    dsn: str  # for asyncpg (the `sql` baseline)
+
+
+def _pg_bin(name: str) -> str:
+    found = shutil.which(name)
+    if found:
+        return found
+    versions = sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"))
+    if not versions:
+        raise RuntimeError(
+            f"PostgreSQL's {name} not found: apt-get install -y postgresql, "
+            "or set BENCH_DATABASE_URL=postgresql+asyncpg://user@host:port/db"
+        )
+    return str(versions[-1])
+
+
+@contextmanager
+def postgres() -> Iterator[Postgres]:
+    """The PostgreSQL a benchmark runs on: BENCH_DATABASE_URL's when set, else a throwaway
+    cluster of its own (initdb into a temporary directory, default durability settings, a free
+    port on loopback), stopped by its process id and removed afterwards."""
+    named = os.environ.get("BENCH_DATABASE_URL", "")
+    if named.startswith("postgresql"):
+        yield Postgres(named, "postgresql://" + named.split("://", 1)[1])
+        return
+    # Its own top directory: PostgreSQL will not run as root, so as root it runs as the
+    # postgres user, who must own the way in.
+    home = Path(tempfile.mkdtemp(prefix="bench-pg-"))
+    data = home / "data"
+    as_user: dict[str, Any] = {}
+    if os.geteuid() == 0:
+        as_user = {"user": "postgres", "group": "postgres", "extra_groups": []}
+        shutil.chown(home, "postgres", "postgres")
+    proc: subprocess.Popen[bytes] | None = None
+    try:
+        initdb = [_pg_bin("initdb"), "-D", str(data), "-U", "postgres", "--auth=trust"]
+        done = subprocess.run(  # noqa: S603
+            [*initdb, "-E", "UTF8"], capture_output=True, text=True, check=False, **as_user
+        )
+        if done.returncode != 0:
+            raise RuntimeError(f"initdb failed: {done.stderr.strip()[-500:]}")
+        port = free_port()
+        proc = subprocess.Popen(  # noqa: S603 - PostgreSQL's own server
+            [
+                _pg_bin("postgres"),
+                "-D",
+                str(data),
+                "-p",
+                str(port),
+                "-c",
+                "listen_addresses=127.0.0.1",
+                "-c",
+                f"unix_socket_directories={home}",
+                "-c",
+                "max_connections=200",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            **as_user,
+        )
+        wait_port(port, proc)
+        createdb = [_pg_bin("createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres"]
+        subprocess.run([*createdb, "bench"], check=True, capture_output=True)  # noqa: S603
+        yield Postgres(
+            f"postgresql+asyncpg://postgres@127.0.0.1:{port}/bench",
+            f"postgresql://postgres@127.0.0.1:{port}/bench",
+        )
+    finally:
+        if proc is not None:
+            proc.send_signal(signal.SIGINT)  # PostgreSQL's fast shutdown
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        shutil.rmtree(home, ignore_errors=True)
 
 
 PEER = ROOT / "bench" / "peer"

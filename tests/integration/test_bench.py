@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from bench.scenarios import Load, Sale, run_fanout, run_flash_sale, run_join, run_room
+from bench.room import Load, Steps, run_chat_capacity, run_fanout, run_room
+from bench.sale import Rate, Sale, run_flash_sale
+from bench.scenarios import run_join
 
 ROOT = Path(__file__).resolve().parents[2]
 FIELDS = {"scenario", "viewers", "nodes", "delivered_ratio", "p50_ms", "p99_ms"}
@@ -55,6 +57,18 @@ def test_fanout_beside_its_baselines_at_a_tiny_size() -> None:
     assert {"speedup_vs_peer", "frame_cost_vs_raw", "raw_p99_ms", "peer_p99_ms"} <= set(result)
 
 
+def test_chat_capacity_steps_at_a_tiny_size() -> None:
+    # Two easy steps for each of the three systems: every one passes both.
+    load = Load(viewers=12, chat_per_s=0, seconds=0, warmup=0, drain_workers=1, chatters=4)
+    result = run_chat_capacity(load, Steps((10.0, 20.0), settle=0.3, measure=1.0))
+    assert result["scenario"] == "chat-capacity" and result["viewers"] == 12
+    for prefix in ("", "peer_", "raw_"):
+        assert result[f"{prefix}capacity_msgs_per_s"] == 20.0, result
+        assert [s["rate"] for s in result[f"{prefix}steps"]] == [10.0, 20.0]
+        assert all(s["delivered_ratio"] == 1.0 for s in result[f"{prefix}steps"])
+    assert result["capacity_vs_peer"] == 1.0
+
+
 def test_join_at_a_tiny_size() -> None:
     # The app takes a full garbage collection on SIGUSR2 (by default the signal would end it).
     result = run_join(viewers=20, spread_s=1.0)
@@ -65,14 +79,21 @@ def test_join_at_a_tiny_size() -> None:
 
 
 def test_flash_sale_at_a_tiny_size() -> None:
-    result = run_flash_sale(Sale(buyers=40, stock=6, workers=2))
-    assert result["scenario"] == "flash-sale"
+    # On a throwaway PostgreSQL cluster of the harness's own.
+    result = run_flash_sale(Sale(buyers=40, stock=6, workers=2), Rate((2, 4), 4, 1.5, 3, 0.5, 3))
+    assert result["scenario"] == "flash-sale" and result["database"] == "postgresql"
     assert (result["buyers"], result["stock"]) == (40, 6)
     assert (result["orders"], result["told_paid"], result["sold_out"]) == (6, 6, 34)
     assert (result["oversold"], result["duplicates"], result["errors"]) == (0, 0, 0)
     assert result["stock_left"] == 6 and result["stock_consistent"] is True
     assert 0 < result["stampede_p50_ms"] <= result["stampede_p99_ms"]
     assert result["stampede_p99_ms"] <= result["time_to_last_answer_ms"]
+    # Throughput: buyers looping, beside the bare SQL transaction.
+    assert result["concurrency"] == 4 and result["throughput_errors"] == 0
+    assert result["orders_per_s"] > 0 and result["sql_orders_per_s"] > 0
+    assert 0 < result["p50_ms"] <= result["p99_ms"]
+    assert result["speedup_vs_sql"] == round(result["orders_per_s"] / result["sql_orders_per_s"], 2)
+    assert [row["concurrency"] for row in result["by_concurrency"]] == [2, 4]
 
 
 def test_cli_refuses_an_unknown_scenario() -> None:
