@@ -35,6 +35,8 @@ def with_baselines(
     out["raw_cpu_us_per_frame"] = raw["cpu_us_per_frame"]
     out["raw_p99_ms"] = raw["p99_ms"]
     out["raw_delivered_ratio"] = raw["delivered_ratio"]
+    out["raw_latency_cdf"] = raw.get("latency_cdf")
+    out["peer_latency_cdf"] = peer.get("latency_cdf")
     out["peer_cpu_us_per_msg"] = peer["cpu_us_per_msg"]
     out["peer_p99_ms"] = peer["p99_ms"]
     out["peer_delivered_ratio"] = peer["delivered_ratio"]

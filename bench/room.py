@@ -24,6 +24,8 @@ from bench.harness import Workers, progress
 
 PROBES = 20
 CHATTERS = 10
+# Percentiles reported as `latency_cdf` ([percentile, ms] pairs) for the latency plots.
+CDF_POINTS = (1, 5, 10, 25, 50, 75, 90, 95, 99, 99.9, 100)
 
 
 @dataclass(frozen=True)
@@ -225,6 +227,8 @@ def run_room(nodes: int, load: Load, scenario: str, target: str = "ours") -> dic
         out[key] = round(statistics.median(values), 2) if values else None
     talk = run.talk
     out.update(chat_accepted=talk["accepted"], chat_refused=talk["refused"], pins=talk["pins"])
+    everything = [x for step in steps for x in run.latencies(step)]
+    out["latency_cdf"] = [[q, round(percentile(everything, q / 100), 1)] for q in CDF_POINTS]
     if load.windows > 1:
         out["windows"] = load.windows
     if load.shows > 1:

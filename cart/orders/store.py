@@ -148,30 +148,15 @@ class OrderStore:
         session = self._sessions()
         try:
             async with self._writing(), session.begin():
-                order = Order(
-                    show_id=draft.show_id,
-                    shop_id=draft.shop_id,
-                    buyer=draft.buyer,
-                    account_id=draft.account_id,
-                    display_name=draft.display_name,
-                    idempotency_key=draft.idempotency_key,
-                    request_hash=draft.request_hash,
-                    status=Status.PENDING_PAYMENT.value,
-                    currency=draft.currency,
-                    items=draft.items,
-                    total=draft.total,
-                    shipping_address=draft.shipping_address,
-                    pinned_product_id=draft.pinned_product_id,
-                    payment_provider=draft.payment_provider,
-                )
+                order = _order(draft, utcnow())
                 # The order row first: a second order for the key fails here, before any stock
                 # is touched (PostgreSQL makes it wait for the first one's commit).
                 session.add(order)
                 await session.flush()
-                await self._take_stock(session, draft)
                 lines = [OrderLine(order_id=order.id, **_line_fields(ln)) for ln in draft.lines]
                 session.add_all(lines)
                 await session.flush()
+                await self._take_stock(session, draft)
                 if before_commit is not None:
                     await before_commit()
         except IntegrityError as exc:
@@ -183,13 +168,45 @@ class OrderStore:
         return Record(order, lines)
 
     async def _take_stock(self, session: AsyncSession, draft: Draft) -> None:
+        """The buyer's deal allowance, then the rows every buyer of a flash sale wants (the
+        deal's units, the variants' stock) last: each is locked from its UPDATE to the commit,
+        so nothing else runs in the transaction while they are held."""
         per_variant: dict[int, int] = {}
         per_deal: dict[int, int] = {}
         for line in draft.lines:
             per_variant[line.variant_id] = per_variant.get(line.variant_id, 0) + line.quantity
             if line.deal_id is not None and line.deal_quantity:
                 per_deal[line.deal_id] = per_deal.get(line.deal_id, 0) + line.deal_quantity
-        # Always in id order, so two orders never wait on each other's rows in a cycle.
+        now = utcnow()
+        for deal_id, quantity in sorted(per_deal.items()):
+            # Set when the deal is made, never changed: read without a lock.
+            per_buyer = await session.scalar(
+                select(DealQuota.per_buyer).where(DealQuota.id == deal_id)
+            )
+            if per_buyer is None:
+                raise Refused("sold_out", deal_id=deal_id)
+            if quantity > per_buyer or not await self._hold(
+                session, deal_id, draft.buyer, quantity, per_buyer
+            ):
+                raise Refused("deal_limit", deal_id=deal_id)
+        # Always deals then variants, each in id order: two orders never wait on each other's
+        # rows in a cycle.
+        for deal_id, quantity in sorted(per_deal.items()):
+            taken = await session.execute(
+                update(DealQuota)
+                .where(
+                    DealQuota.id == deal_id,
+                    DealQuota.units_left >= quantity,
+                    DealQuota.ends_at > now,
+                )
+                .values(units_left=DealQuota.units_left - quantity)
+            )
+            if taken.rowcount != 1:  # type: ignore[attr-defined]
+                ends_at = await session.scalar(
+                    select(DealQuota.ends_at).where(DealQuota.id == deal_id)
+                )
+                expired = ends_at is not None and ends_at <= now
+                raise Refused("deal_expired" if expired else "sold_out", deal_id=deal_id)
         for variant_id, quantity in sorted(per_variant.items()):
             taken = await session.execute(
                 update(Variant)
@@ -202,28 +219,6 @@ class OrderStore:
             )
             if taken.rowcount != 1:  # type: ignore[attr-defined]
                 raise Refused("out_of_stock", variant_id=variant_id)
-        now = utcnow()
-        for deal_id, quantity in sorted(per_deal.items()):
-            per_buyer = await session.scalar(
-                update(DealQuota)
-                .where(
-                    DealQuota.id == deal_id,
-                    DealQuota.units_left >= quantity,
-                    DealQuota.ends_at > now,
-                )
-                .values(units_left=DealQuota.units_left - quantity)
-                .returning(DealQuota.per_buyer)
-            )
-            if per_buyer is None:
-                ends_at = await session.scalar(
-                    select(DealQuota.ends_at).where(DealQuota.id == deal_id)
-                )
-                expired = ends_at is not None and ends_at <= now
-                raise Refused("deal_expired" if expired else "sold_out", deal_id=deal_id)
-            if quantity > per_buyer or not await self._hold(
-                session, deal_id, draft.buyer, quantity, per_buyer
-            ):
-                raise Refused("deal_limit", deal_id=deal_id)
 
     async def _hold(
         self, session: AsyncSession, deal_id: int, buyer: str, quantity: int, per_buyer: int
@@ -423,6 +418,22 @@ class OrderStore:
         return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
     async def _give_back(self, session: AsyncSession, record: Record, deals: bool) -> None:
+        """In the order `place` locks rows (the buyer's deal allowance, deals, variants), so a
+        return and a purchase never wait on each other in a cycle."""
+        if deals:
+            deal_lines = sorted((deal_id, quantity) for _, deal_id, quantity in record.deal_lines)
+            for deal_id, quantity in deal_lines:
+                await session.execute(
+                    update(DealBuyer)
+                    .where(DealBuyer.deal_id == deal_id, DealBuyer.buyer == record.order.buyer)
+                    .values(quantity=DealBuyer.quantity - quantity)
+                )
+            for deal_id, quantity in deal_lines:
+                await session.execute(
+                    update(DealQuota)
+                    .where(DealQuota.id == deal_id)
+                    .values(units_left=DealQuota.units_left + quantity)
+                )
         per_variant: dict[int, int] = {}
         for line in record.lines:
             per_variant[line.variant_id] = per_variant.get(line.variant_id, 0) + line.quantity
@@ -432,19 +443,31 @@ class OrderStore:
                 .where(Variant.id == variant_id)
                 .values(stock=Variant.stock + quantity)
             )
-        if not deals:
-            return
-        for _, deal_id, quantity in record.deal_lines:
-            await session.execute(
-                update(DealQuota)
-                .where(DealQuota.id == deal_id)
-                .values(units_left=DealQuota.units_left + quantity)
-            )
-            await session.execute(
-                update(DealBuyer)
-                .where(DealBuyer.deal_id == deal_id, DealBuyer.buyer == record.order.buyer)
-                .values(quantity=DealBuyer.quantity - quantity)
-            )
+
+
+def _order(draft: Draft, now: datetime) -> Order:
+    return Order(
+        show_id=draft.show_id,
+        shop_id=draft.shop_id,
+        buyer=draft.buyer,
+        account_id=draft.account_id,
+        display_name=draft.display_name,
+        idempotency_key=draft.idempotency_key,
+        request_hash=draft.request_hash,
+        status=Status.PENDING_PAYMENT.value,
+        currency=draft.currency,
+        items=draft.items,
+        total=draft.total,
+        shipping_address=draft.shipping_address,
+        pinned_product_id=draft.pinned_product_id,
+        payment_provider=draft.payment_provider,
+        failure=None,
+        created_at=now,
+        paid_at=None,
+        fulfilled_at=None,
+        cancelled_at=None,
+        refunded_at=None,
+    )
 
 
 def _line_fields(line: Line) -> dict[str, Any]:

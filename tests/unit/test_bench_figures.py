@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
+from bench import plots
 from bench.clients import Counts, count_lines
 from bench.figures import with_baselines
 from bench.room import Drive, Steps, capacity_steps
@@ -101,3 +104,70 @@ def test_a_late_step_fails_and_unsent_steps_are_left_out() -> None:
     )
     capacity, table = capacity_steps(run, steps)
     assert capacity == 10.0 and len(table) == 2 and table[1]["p99_ms"] == 501.0
+
+
+def test_plots_are_drawn_from_bench_output(tmp_path: Path) -> None:
+    cdf = [[q, float(q)] for q in (1, 50, 99, 100)]
+    lines = [
+        "progress lines and blank ones are skipped",
+        json.dumps(
+            {
+                "scenario": "fanout",
+                "viewers": 10,
+                "chat_per_s": 20,
+                "cpu_us_per_msg": 6.5,
+                "cpu_us_per_frame": 12.7,
+                "raw_cpu_us_per_frame": 6.2,
+                "peer_cpu_us_per_msg": 9.3,
+                "latency_cdf": cdf,
+                "raw_latency_cdf": cdf,
+                "peer_latency_cdf": [[1, float("nan")]],
+            }
+        ),
+        json.dumps(
+            {
+                "scenario": "chat-capacity",
+                "viewers": 10,
+                "capacity_msgs_per_s": 50.0,
+                "peer_capacity_msgs_per_s": 25.0,
+                "raw_capacity_msgs_per_s": 25.0,
+                "steps": [
+                    {"rate": 25.0, "p99_ms": 100.0, "passed": True},
+                    {"rate": 50.0, "p99_ms": 120.0, "passed": True},
+                ],
+                "peer_steps": [
+                    {"rate": 25.0, "p99_ms": 20.0, "passed": True},
+                    {"rate": 50.0, "p99_ms": 900.0, "passed": False},
+                ],
+                "raw_steps": [],
+            }
+        ),
+        json.dumps(
+            {
+                "scenario": "flash-sale",
+                "by_concurrency": [
+                    {"concurrency": 1, "orders_per_s": 50.0, "sql_orders_per_s": 400.0},
+                    {"concurrency": 8, "orders_per_s": 90.0, "sql_orders_per_s": 900.0},
+                ],
+            }
+        ),
+    ]
+    results = tmp_path / "results.jsonl"
+    results.write_text("\n".join(lines) + "\n")
+    assert plots.main([str(results), str(tmp_path / "img")]) == 0
+    written = sorted(p.name for p in (tmp_path / "img").iterdir())
+    assert written == [
+        "bench-capacity.png",
+        "bench-cpu.png",
+        "bench-latency.png",
+        "bench-throughput.png",
+    ]
+    for name in written:
+        assert (tmp_path / "img" / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_no_plot_without_its_scenario(tmp_path: Path) -> None:
+    results = tmp_path / "results.jsonl"
+    results.write_text(json.dumps({"scenario": "join", "viewers": 3}) + "\n")
+    assert plots.main([str(results), str(tmp_path / "img")]) == 0
+    assert list((tmp_path / "img").iterdir()) == []
