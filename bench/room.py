@@ -343,7 +343,7 @@ def capacity_plan(quick: bool) -> tuple[Load, Steps]:
     """1,000 viewers (quick 200), 50 chatters; rates x1.5 (quick x2) from 25 lines/s."""
     if quick:  # the three systems in under a minute
         load = Load(viewers=200, chat_per_s=0, seconds=0, warmup=0, chatters=50)
-        return load, Steps(tuple(25.0 * 2**k for k in range(8)), settle=0.5, measure=1.0)
+        return load, Steps(tuple(25.0 * 2**k for k in range(8)), settle=0.4, measure=0.8)
     rates = tuple(float(round(25 * 1.5**k)) for k in range(12))
     load = Load(viewers=1000, chat_per_s=0, seconds=0, warmup=0, chatters=50)
     return load, Steps(rates, settle=1.0, measure=3.0)
