@@ -331,7 +331,12 @@ def run_capacity(load: Load, steps: Steps, target: str = "ours") -> dict[str, An
         "capacity_msgs_per_s": capacity,
         "steps": table,
         "generator_cpu_percent": round(
-            100 * max(run.generator_cpu[s] / run.wall[s] for s in run.wall if run.wall[s]), 1
+            100
+            * max(
+                (run.generator_cpu[s] / run.wall[s] for s in run.wall if run.wall[s]),
+                default=0.0,
+            ),
+            1,
         ),
     }
     if capacity == steps.rates[-1]:
