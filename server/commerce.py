@@ -158,6 +158,7 @@ def attach_commerce(
         reconciler.start()  # its first pass runs at once
         yield
         await reconciler.stop()
+        await orders.close()
 
     app.cleanup_ctx.append(reconciler_ctx)
 

@@ -247,6 +247,10 @@ class CheckoutService:
             await self._release(show_id, claim, takes)
             code, message = _DB_REFUSALS[refused.reason]
             raise AppError(code, message, details={"cart": cart.to_dict()}) from None
+        except asyncio.CancelledError:
+            # Its batch may commit it all the same: the claim stays for the reconciler, which
+            # settles it if the order was written and gives the units back if not.
+            raise
         except BaseException:
             await asyncio.shield(self._release(show_id, claim, takes))
             raise
@@ -376,8 +380,10 @@ class CheckoutService:
             order.total, order.currency, card, idempotency_key=f"order-{order.id}"
         )
         brand = (card.brand, card.last4)
+        paid: Record | None = None
         if result.approved:
-            if not await self._orders.mark_paid(order.id, result, brand):
+            paid = await self._orders.mark_paid(record, result, brand)
+            if paid is None:
                 # Cancelled meanwhile (it waited past the payment timeout): give the money back.
                 await self._provider.refund(result.reference, order.total, order.currency)
                 failure = {"code": ErrorCode.ORDER_EXPIRED.value, "message": "the order expired"}
@@ -394,7 +400,7 @@ class CheckoutService:
                 await self.units_returned(cancelled)
         self._fault("after_payment")
         await self._keys.finish(order.buyer, order.idempotency_key, fingerprint, order.id)
-        done = await self._orders.get(order.id)
+        done = paid if paid is not None else await self._orders.get(order.id)
         assert done is not None
         if done.order.status == rules.Status.PAID:
             await self._leave_cart(done, cart_version)

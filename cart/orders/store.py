@@ -1,7 +1,9 @@
-"""Orders in the database. `place` is the one transaction that turns a checkout into an order:
-the order row (its unique `(buyer, idempotency_key)` refuses a second one), the conditional stock
-decrement of every variant, the deal's units and the buyer's per-buyer count, and the lines.
-Any refusal rolls all of it back."""
+"""Orders in the database. `place` is the one transaction that turns checkouts into orders: the
+order rows (the unique `(buyer, idempotency_key)` refuses a second one), their lines, and the
+stock of every variant, the deal's units and each buyer's per-buyer count, checked against the
+locked rows and decremented once per row. Orders arriving while one batch is written go in the
+next (group commit): a flash sale's hot rows are locked once per batch, not once per order. A
+refused order is not written; the others of its batch are."""
 
 from __future__ import annotations
 
@@ -13,17 +15,19 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Table, bindparam, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
 from cart.carts.rules import Line, deal_units
 from cart.catalog.models import Variant
+from cart.orders import allotment
 from cart.orders.models import DealBuyer, DealQuota, Order, OrderLine, Payment
 from cart.orders.payments import PaymentResult
 from cart.orders.rules import REVENUE, TRANSITIONS, Status
-from core.db import utcnow
+from core.batch import Batcher
+from core.db import Base, utcnow
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +90,82 @@ class RunningDeal:
 
 BeforeCommit = Callable[[], Awaitable[None]] | None
 
+# The checkout path's statements, built once: parameters travel apart, so each is compiled once
+# and then found in SQLAlchemy's cache.
+
+
+def _table(model: type[Base]) -> Table:
+    table = model.__table__
+    assert isinstance(table, Table)
+    return table
+
+
+_deals, _variants, _allowances = _table(DealQuota), _table(Variant), _table(DealBuyer)
+_orders, _lines, _payments = _table(Order), _table(OrderLine), _table(Payment)
+_LOCK_DEALS = (
+    select(_deals.c.id, _deals.c.units_left, _deals.c.per_buyer, _deals.c.ends_at)
+    .where(_deals.c.id.in_(bindparam("ids", expanding=True)))
+    .order_by(_deals.c.id)
+    .with_for_update()
+)
+_LOCK_VARIANTS = (
+    select(_variants.c.id, _variants.c.stock, _variants.c.deleted_at)
+    .where(_variants.c.id.in_(bindparam("ids", expanding=True)))
+    .order_by(_variants.c.id)
+    .with_for_update()
+)
+
+
+def _lock_allowances(make: Any) -> Any:
+    stmt = make(_allowances)
+    return stmt.on_conflict_do_update(
+        index_elements=[_allowances.c.deal_id, _allowances.c.buyer],
+        set_={"quantity": _allowances.c.quantity},
+    ).returning(_allowances.c.deal_id, _allowances.c.buyer, _allowances.c.quantity)
+
+
+def _insert_orders(make: Any) -> Any:
+    return (
+        make(_orders)
+        .on_conflict_do_nothing(index_elements=[_orders.c.buyer, _orders.c.idempotency_key])
+        .returning(_orders.c.id, _orders.c.buyer, _orders.c.idempotency_key)
+    )
+
+
+_DIALECTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
+_LOCK_ALLOWANCES = {name: _lock_allowances(make) for name, make in _DIALECTS.items()}
+_INSERT_ORDERS = {name: _insert_orders(make) for name, make in _DIALECTS.items()}
+_DELETE_ORDERS = delete(_orders).where(_orders.c.id.in_(bindparam("ids", expanding=True)))
+_INSERT_LINES = insert(_lines)
+_INSERT_PAYMENTS = insert(_payments)
+_TAKE_DEAL_UNITS = (
+    update(_deals)
+    .where(_deals.c.id == bindparam("b_id"))
+    .values(units_left=_deals.c.units_left - bindparam("b_units"))
+)
+_TAKE_STOCK = (
+    update(_variants)
+    .where(_variants.c.id == bindparam("b_id"))
+    .values(stock=_variants.c.stock - bindparam("b_units"))
+)
+_ADD_HELD = (
+    update(_allowances)
+    .where(
+        _allowances.c.deal_id == bindparam("b_deal"),
+        _allowances.c.buyer == bindparam("b_buyer"),
+    )
+    .values(quantity=_allowances.c.quantity + bindparam("b_units"))
+)
+_MARK_PAID = (
+    update(_orders)
+    .where(
+        _orders.c.id.in_(bindparam("ids", expanding=True)),
+        _orders.c.status.in_([s.value for s in TRANSITIONS[Status.PAID]]),
+    )
+    .values(status=Status.PAID.value, paid_at=bindparam("now"))
+    .returning(_orders.c.id)
+)
+
 
 class OrderStore:
     def __init__(self, sessions: async_sessionmaker[AsyncSession], sqlite: bool) -> None:
@@ -93,6 +173,15 @@ class OrderStore:
         # SQLite has one writer at a time: queueing writes here is fairer and much faster than
         # letting them retry on its busy timeout.
         self._write_lock = asyncio.Lock() if sqlite else None
+        self._placing: Batcher[tuple[Draft, BeforeCommit], Record] = Batcher(self._place_batch)
+        self._paying: Batcher[tuple[Record, PaymentResult, tuple[str, str]], Record | None] = (
+            Batcher(self._mark_paid_all)
+        )
+
+    async def close(self) -> None:
+        """Let the batches under way finish."""
+        await self._placing.close()
+        await self._paying.close()
 
     def _writing(self) -> AbstractAsyncContextManager[Any]:
         return self._write_lock if self._write_lock is not None else contextlib.nullcontext()
@@ -144,96 +233,130 @@ class OrderStore:
     # Placing an order.
 
     async def place(self, draft: Draft, before_commit: BeforeCommit = None) -> Record:
-        """Raises DuplicateKey, or Refused (nothing written)."""
-        session = self._sessions()
+        """Raises DuplicateKey, or Refused (nothing written). Orders placed meanwhile are
+        written together, in one transaction (see `_place_all`). A caller cancelled while
+        waiting may still have its order written: what it holds is the reconciler's to
+        settle."""
+        return await self._placing.submit((draft, before_commit))
+
+    async def _place_batch(
+        self, items: list[tuple[Draft, BeforeCommit]]
+    ) -> list[Record | Exception]:
         try:
-            async with self._writing(), session.begin():
-                order = _order(draft, utcnow())
-                # The order row first: a second order for the key fails here, before any stock
-                # is touched (PostgreSQL makes it wait for the first one's commit).
-                session.add(order)
-                await session.flush()
-                lines = [OrderLine(order_id=order.id, **_line_fields(ln)) for ln in draft.lines]
-                session.add_all(lines)
-                await session.flush()
-                await self._take_stock(session, draft)
-                if before_commit is not None:
-                    await before_commit()
-        except IntegrityError as exc:
-            if "idempotency" in str(exc.orig).lower() or "unique" in str(exc.orig).lower():
-                raise DuplicateKey from exc
-            raise
-        finally:
-            await session.close()
-        return Record(order, lines)
+            return await self._place_all(items)
+        except SQLAlchemyError:
+            if len(items) == 1:
+                raise
+        # An error none of the checks foresaw: each order alone, so it fails only its own.
+        out: list[Record | Exception] = []
+        for item in items:
+            try:
+                out.extend(await self._place_all([item]))
+            except SQLAlchemyError as exc:
+                out.append(exc)
+        return out
 
-    async def _take_stock(self, session: AsyncSession, draft: Draft) -> None:
-        """The buyer's deal allowance, then the rows every buyer of a flash sale wants (the
-        deal's units, the variants' stock) last: each is locked from its UPDATE to the commit,
-        so nothing else runs in the transaction while they are held."""
-        per_variant: dict[int, int] = {}
-        per_deal: dict[int, int] = {}
-        for line in draft.lines:
-            per_variant[line.variant_id] = per_variant.get(line.variant_id, 0) + line.quantity
-            if line.deal_id is not None and line.deal_quantity:
-                per_deal[line.deal_id] = per_deal.get(line.deal_id, 0) + line.deal_quantity
-        now = utcnow()
-        for deal_id, quantity in sorted(per_deal.items()):
-            # Set when the deal is made, never changed: read without a lock.
-            per_buyer = await session.scalar(
-                select(DealQuota.per_buyer).where(DealQuota.id == deal_id)
-            )
-            if per_buyer is None:
-                raise Refused("sold_out", deal_id=deal_id)
-            if quantity > per_buyer or not await self._hold(
-                session, deal_id, draft.buyer, quantity, per_buyer
-            ):
-                raise Refused("deal_limit", deal_id=deal_id)
-        # Always deals then variants, each in id order: two orders never wait on each other's
-        # rows in a cycle.
-        for deal_id, quantity in sorted(per_deal.items()):
-            taken = await session.execute(
-                update(DealQuota)
-                .where(
-                    DealQuota.id == deal_id,
-                    DealQuota.units_left >= quantity,
-                    DealQuota.ends_at > now,
+    async def _place_all(self, items: list[tuple[Draft, BeforeCommit]]) -> list[Record | Exception]:
+        """One transaction for every order of the batch. The rows they want are locked and
+        read once, always in the same order (deals, variants, the buyers' deal allowances,
+        each by id), then `allot` decides in arrival order exactly what one-by-one orders
+        would have got; the accepted orders' lines and one decrement per row are written."""
+        drafts = [draft for draft, _ in items]
+        out: list[Record | Exception | None] = [None] * len(drafts)
+        wants = [_want(d) for d in drafts]
+        async with self._writing(), self._sessions() as session, session.begin():
+            conn = await session.connection()
+            dialect = conn.dialect.name
+            now = utcnow()
+            deal_ids = sorted({d for w in wants for d in w.deals})
+            variant_ids = sorted({v for w in wants for v in w.variants})
+            deals: dict[int, allotment.Deal] = {}
+            if deal_ids:
+                for deal in await conn.execute(_LOCK_DEALS, {"ids": deal_ids}):
+                    deals[deal.id] = allotment.Deal(deal.units_left, deal.per_buyer, deal.ends_at)
+            stock: dict[int, int | None] = {}
+            if variant_ids:
+                for variant in await conn.execute(_LOCK_VARIANTS, {"ids": variant_ids}):
+                    stock[variant.id] = None if variant.deleted_at is not None else variant.stock
+            pairs = sorted({(d, w.buyer) for w in wants for d in w.deals if d in deals})
+            held: dict[tuple[int, str], int] = {}
+            if pairs:
+                # Creates the missing allowance rows (0 units) and locks them all.
+                rows = await conn.execute(
+                    _LOCK_ALLOWANCES[dialect],
+                    [{"deal_id": d, "buyer": b, "quantity": 0} for d, b in pairs],
                 )
-                .values(units_left=DealQuota.units_left - quantity)
-            )
-            if taken.rowcount != 1:  # type: ignore[attr-defined]
-                ends_at = await session.scalar(
-                    select(DealQuota.ends_at).where(DealQuota.id == deal_id)
-                )
-                expired = ends_at is not None and ends_at <= now
-                raise Refused("deal_expired" if expired else "sold_out", deal_id=deal_id)
-        for variant_id, quantity in sorted(per_variant.items()):
-            taken = await session.execute(
-                update(Variant)
-                .where(
-                    Variant.id == variant_id,
-                    Variant.stock >= quantity,
-                    Variant.deleted_at.is_(None),
-                )
-                .values(stock=Variant.stock - quantity)
-            )
-            if taken.rowcount != 1:  # type: ignore[attr-defined]
-                raise Refused("out_of_stock", variant_id=variant_id)
+                held = {(row.deal_id, row.buyer): row.quantity for row in rows}
 
-    async def _hold(
-        self, session: AsyncSession, deal_id: int, buyer: str, quantity: int, per_buyer: int
-    ) -> bool:
-        """Add to the buyer's deal units unless that passes the per-buyer limit."""
-        dialect = session.get_bind().dialect.name
-        make = postgresql.insert if dialect == "postgresql" else sqlite.insert
-        stmt = make(DealBuyer).values(deal_id=deal_id, buyer=buyer, quantity=quantity)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=[DealBuyer.deal_id, DealBuyer.buyer],
-            set_={"quantity": DealBuyer.quantity + stmt.excluded.quantity},
-            where=DealBuyer.quantity + stmt.excluded.quantity <= per_buyer,
-        )
-        result = await session.execute(stmt)
-        return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+            # The order rows first: one whose key has an order already is not written (the
+            # unique key decides, whichever node wrote the other one).
+            first: dict[tuple[str, str], int] = {}
+            for i, draft in enumerate(drafts):
+                if (draft.buyer, draft.idempotency_key) in first:
+                    out[i] = DuplicateKey()
+                else:
+                    first[(draft.buyer, draft.idempotency_key)] = i
+            orders = {i: _order(drafts[i], now) for i in first.values()}
+            rows = await conn.execute(
+                _INSERT_ORDERS[dialect], [_columns(order) for order in orders.values()]
+            )
+            ids = {(row.buyer, row.idempotency_key): row.id for row in rows}
+            new = []
+            for key, i in first.items():
+                if key in ids:
+                    orders[i].id = ids[key]
+                    new.append(i)
+                else:
+                    out[i] = DuplicateKey()
+
+            allotted = allotment.allot([wants[i] for i in new], deals, stock, held, now)
+            refused = []
+            for i, refusal in zip(new, allotted.outcomes, strict=True):
+                if refusal is not None:
+                    out[i] = Refused(refusal.reason, refusal.variant_id, refusal.deal_id)
+                    refused.append(orders[i].id)
+            if refused:
+                await conn.execute(_DELETE_ORDERS, {"ids": refused})
+            placed = [i for i, refusal in zip(new, allotted.outcomes, strict=True) if not refusal]
+            if placed:
+                lines = {
+                    i: [
+                        OrderLine(order_id=orders[i].id, **_line_fields(ln))
+                        for ln in drafts[i].lines
+                    ]
+                    for i in placed
+                }
+                await conn.execute(_INSERT_LINES, [_columns(ln) for i in placed for ln in lines[i]])
+                await self._take(conn, allotted)
+                for i in placed:
+                    before_commit = items[i][1]
+                    if before_commit is not None:
+                        await before_commit()
+                    out[i] = Record(orders[i], lines[i])
+        assert all(o is not None for o in out)
+        return [o for o in out if o is not None]
+
+    async def _take(self, conn: AsyncConnection, allotted: allotment.Allotment) -> None:
+        """One decrement per row, in the order the rows were locked (the CHECKs stay the last
+        guard)."""
+        if allotted.deal_units:
+            await conn.execute(
+                _TAKE_DEAL_UNITS,
+                [{"b_id": d, "b_units": n} for d, n in sorted(allotted.deal_units.items())],
+            )
+        if allotted.stock:
+            await conn.execute(
+                _TAKE_STOCK,
+                [{"b_id": v, "b_units": n} for v, n in sorted(allotted.stock.items())],
+            )
+        if allotted.held:
+            await conn.execute(
+                _ADD_HELD,
+                [
+                    {"b_deal": d, "b_buyer": b, "b_units": n}
+                    for (d, b), n in sorted(allotted.held.items())
+                ],
+            )
 
     # Reading.
 
@@ -349,13 +472,36 @@ class OrderStore:
     # State changes: each one conditional on the state it leaves, so two racing callers
     # (a retried checkout and the expiry sweep, two refund clicks) cannot both act.
 
-    async def mark_paid(self, order_id: int, charge: PaymentResult, card: tuple[str, str]) -> bool:
-        async with self._writing(), self._sessions.begin() as session:
-            moved = await self._move(session, order_id, Status.PAID, paid_at=utcnow())
-            order = await session.get(Order, order_id)
-            assert order is not None
-            session.add(_payment(order, "charge", charge, card))
-            return moved
+    async def mark_paid(
+        self, record: Record, charge: PaymentResult, card: tuple[str, str]
+    ) -> Record | None:
+        """Record the charge; the order paid, as it now is, or None if it was no longer
+        pending (the charge is recorded either way). Orders paid meanwhile are marked
+        together: one UPDATE ... RETURNING and one INSERT, and the receipt needs no read."""
+        return await self._paying.submit((record, charge, card))
+
+    async def _mark_paid_all(
+        self, items: list[tuple[Record, PaymentResult, tuple[str, str]]]
+    ) -> list[Record | Exception | None]:
+        now = utcnow()
+        payments = [_payment(r.order, "charge", charge, card, now) for r, charge, card in items]
+        async with self._writing(), self._sessions() as session, session.begin():
+            conn = await session.connection()
+            rows = await conn.execute(
+                _MARK_PAID, {"ids": [r.order.id for r, _, _ in items], "now": now}
+            )
+            moved = {row.id for row in rows}
+            await conn.execute(_INSERT_PAYMENTS, [_columns(p) for p in payments])
+        out: list[Record | Exception | None] = []
+        for (record, _, _), payment in zip(items, payments, strict=True):
+            if record.order.id in moved:
+                moved.discard(record.order.id)  # twice in a batch: paid once
+                record.order.status = Status.PAID.value
+                record.order.paid_at = now
+                out.append(Record(record.order, record.lines, payment))
+            else:
+                out.append(None)
+        return out
 
     async def cancel(
         self,
@@ -418,22 +564,15 @@ class OrderStore:
         return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
     async def _give_back(self, session: AsyncSession, record: Record, deals: bool) -> None:
-        """In the order `place` locks rows (the buyer's deal allowance, deals, variants), so a
-        return and a purchase never wait on each other in a cycle."""
-        if deals:
-            deal_lines = sorted((deal_id, quantity) for _, deal_id, quantity in record.deal_lines)
-            for deal_id, quantity in deal_lines:
-                await session.execute(
-                    update(DealBuyer)
-                    .where(DealBuyer.deal_id == deal_id, DealBuyer.buyer == record.order.buyer)
-                    .values(quantity=DealBuyer.quantity - quantity)
-                )
-            for deal_id, quantity in deal_lines:
-                await session.execute(
-                    update(DealQuota)
-                    .where(DealQuota.id == deal_id)
-                    .values(units_left=DealQuota.units_left + quantity)
-                )
+        """In the order `place` locks rows (deals, variants, then the buyers' deal
+        allowances), so a return and a purchase never wait on each other in a cycle."""
+        deal_lines = sorted((d, n) for _, d, n in record.deal_lines) if deals else []
+        for deal_id, quantity in deal_lines:
+            await session.execute(
+                update(DealQuota)
+                .where(DealQuota.id == deal_id)
+                .values(units_left=DealQuota.units_left + quantity)
+            )
         per_variant: dict[int, int] = {}
         for line in record.lines:
             per_variant[line.variant_id] = per_variant.get(line.variant_id, 0) + line.quantity
@@ -443,6 +582,27 @@ class OrderStore:
                 .where(Variant.id == variant_id)
                 .values(stock=Variant.stock + quantity)
             )
+        for deal_id, quantity in deal_lines:
+            await session.execute(
+                update(DealBuyer)
+                .where(DealBuyer.deal_id == deal_id, DealBuyer.buyer == record.order.buyer)
+                .values(quantity=DealBuyer.quantity - quantity)
+            )
+
+
+def _columns(row: Order | OrderLine | Payment) -> dict[str, Any]:
+    """A new row's column values (its id comes from the database)."""
+    return {c.key: getattr(row, c.key) for c in row.__table__.columns if c.key != "id"}
+
+
+def _want(draft: Draft) -> allotment.Want:
+    variants: dict[int, int] = {}
+    deals: dict[int, int] = {}
+    for line in draft.lines:
+        variants[line.variant_id] = variants.get(line.variant_id, 0) + line.quantity
+        if line.deal_id is not None and line.deal_quantity:
+            deals[line.deal_id] = deals.get(line.deal_id, 0) + line.deal_quantity
+    return allotment.Want(draft.buyer, variants, deals)
 
 
 def _order(draft: Draft, now: datetime) -> Order:
@@ -485,7 +645,13 @@ def _line_fields(line: Line) -> dict[str, Any]:
     }
 
 
-def _payment(order: Order, kind: str, result: PaymentResult, card: tuple[str, str]) -> Payment:
+def _payment(
+    order: Order,
+    kind: str,
+    result: PaymentResult,
+    card: tuple[str, str],
+    now: datetime | None = None,
+) -> Payment:
     return Payment(
         order_id=order.id,
         kind=kind,
@@ -497,4 +663,5 @@ def _payment(order: Order, kind: str, result: PaymentResult, card: tuple[str, st
         card_brand=card[0],
         card_last4=card[1],
         message=(result.code + ": " + result.message if result.code else "")[:200],
+        created_at=now or utcnow(),
     )
