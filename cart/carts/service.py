@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from cart.carts import rules
-from cart.carts.store import CartStore
+from cart.carts.store import CartStore, Contents
 from core.errors import AppError, ErrorCode, not_found
 from core.identity import Principal
 
@@ -40,8 +40,11 @@ class CartService:
         offer = await self._offers(show_id, buyer.subject)
         return await self._priced(show_id, buyer, offer)
 
-    async def _priced(self, show_id: int, buyer: Principal, offer: ShowOffer) -> dict[str, Any]:
-        contents = await self._store.contents(show_id, buyer.subject)
+    async def _priced(
+        self, show_id: int, buyer: Principal, offer: ShowOffer, contents: Contents | None = None
+    ) -> dict[str, Any]:
+        if contents is None:
+            contents = await self._store.contents(show_id, buyer.subject)
         cart = rules.price_cart(contents.items, offer.offers, offer.currency, contents.version)
         return {"show_id": show_id, **cart.to_dict()}
 
@@ -59,7 +62,7 @@ class CartService:
             raise not_found("variant")
         if not offer.in_stock.get(body.variant_id, False):
             raise AppError(ErrorCode.OUT_OF_STOCK, "this item is sold out", field="variant_id")
-        status, value = await self._store.add(
+        change = await self._store.add(
             show_id,
             buyer.subject,
             body.variant_id,
@@ -67,30 +70,30 @@ class CartService:
             rules.MAX_QUANTITY,
             rules.MAX_LINES,
         )
-        if status == "too_many":
+        if change.status == "too_many":
             raise AppError(
                 ErrorCode.VALIDATION_ERROR,
-                f"at most {rules.MAX_QUANTITY} of one item per order ({value} in the cart)",
+                f"at most {rules.MAX_QUANTITY} of one item per order ({change.value} in the cart)",
                 field="quantity",
             )
-        if status == "too_many_lines":
+        if change.status == "too_many_lines":
             raise AppError(ErrorCode.CONFLICT, f"a cart holds at most {rules.MAX_LINES} lines")
-        return await self._priced(show_id, buyer, offer)
+        return await self._priced(show_id, buyer, offer, change.cart)
 
     async def set_quantity(
         self, show_id: int, buyer: Principal, body: rules.SetQuantity
     ) -> dict[str, Any]:
         offer = await self._open_offer(show_id, buyer)
-        status, _ = await self._store.set(show_id, buyer.subject, body.variant_id, body.quantity)
-        if status == "missing":
+        change = await self._store.set(show_id, buyer.subject, body.variant_id, body.quantity)
+        if change.status == "missing":
             raise not_found("cart item")
-        return await self._priced(show_id, buyer, offer)
+        return await self._priced(show_id, buyer, offer, change.cart)
 
     async def remove(
         self, show_id: int, buyer: Principal, body: rules.RemoveItem
     ) -> dict[str, Any]:
         offer = await self._offers(show_id, buyer.subject)
-        status, _ = await self._store.remove(show_id, buyer.subject, body.variant_id)
-        if status == "missing":
+        change = await self._store.remove(show_id, buyer.subject, body.variant_id)
+        if change.status == "missing":
             raise not_found("cart item")
-        return await self._priced(show_id, buyer, offer)
+        return await self._priced(show_id, buyer, offer, change.cart)

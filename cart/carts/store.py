@@ -1,10 +1,13 @@
 """Carts in Redis: one hash per buyer per show (`i:<variant id>` -> quantity, `v` -> version).
-Every change is one Lua script that checks the limits, bumps the version and refreshes the
-expiry, so two tabs adding at once can neither pass a limit nor lose an update."""
+Every change is one Lua script that checks the limits, bumps the version, refreshes the expiry
+and answers the cart as it now is, so two tabs adding at once can neither pass a limit nor lose
+an update."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from redis.asyncio import Redis
 
@@ -18,26 +21,26 @@ if current == 0 then
 end
 if current + qty > max_qty then return {'too_many', current} end
 redis.call('HSET', key, field, current + qty)
-local version = redis.call('HINCRBY', key, 'v', 1)
+redis.call('HINCRBY', key, 'v', 1)
 redis.call('EXPIRE', key, ARGV[5])
-return {'ok', version}
+return {'ok', 0, redis.call('HGETALL', key)}
 """
 
 _SET = """
 local key, field = KEYS[1], 'i:' .. ARGV[1]
 if redis.call('HEXISTS', key, field) == 0 then return {'missing', 0} end
 redis.call('HSET', key, field, ARGV[2])
-local version = redis.call('HINCRBY', key, 'v', 1)
+redis.call('HINCRBY', key, 'v', 1)
 redis.call('EXPIRE', key, ARGV[3])
-return {'ok', version}
+return {'ok', 0, redis.call('HGETALL', key)}
 """
 
 _REMOVE = """
 local key = KEYS[1]
 if redis.call('HDEL', key, 'i:' .. ARGV[1]) == 0 then return {'missing', 0} end
-local version = redis.call('HINCRBY', key, 'v', 1)
+redis.call('HINCRBY', key, 'v', 1)
 redis.call('EXPIRE', key, ARGV[2])
-return {'ok', version}
+return {'ok', 0, redis.call('HGETALL', key)}
 """
 
 
@@ -78,6 +81,28 @@ class Contents:
     items: dict[int, int]  # variant id -> quantity
     version: int
 
+    @classmethod
+    def of(cls, raw: Mapping[Any, Any]) -> Contents:
+        items = {int(k[2:]): int(v) for k, v in raw.items() if str(k).startswith("i:")}
+        return cls(items, int(raw.get("v", 0)))
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """A change's outcome: `ok` with the cart after it; else why not (`too_many` with the
+    quantity in the cart, `too_many_lines`, `missing`)."""
+
+    status: str
+    value: int
+    cart: Contents | None
+
+
+def _change(raw: list[Any]) -> Change:
+    status, value = str(raw[0]), int(raw[1])
+    flat = raw[2] if len(raw) > 2 else []
+    pairs = {str(flat[i]): str(flat[i + 1]) for i in range(0, len(flat), 2)}
+    return Change(status, value, Contents.of(pairs) if status == "ok" else None)
+
 
 class CartStore:
     def __init__(self, redis: Redis, prefix: str, ttl_seconds: int) -> None:
@@ -94,9 +119,7 @@ class CartStore:
         return f"{self._prefix}cart:{{{show_id}}}:{subject}"
 
     async def contents(self, show_id: int, subject: str) -> Contents:
-        raw = await self._redis.hgetall(self._key(show_id, subject))
-        items = {int(k[2:]): int(v) for k, v in raw.items() if str(k).startswith("i:")}
-        return Contents(items, int(raw.get("v", 0)))
+        return Contents.of(await self._redis.hgetall(self._key(show_id, subject)))
 
     async def add(
         self,
@@ -106,26 +129,25 @@ class CartStore:
         quantity: int,
         max_qty: int,
         max_lines: int,
-    ) -> tuple[str, int]:
-        status, value = await self._add(
-            keys=[self._key(show_id, subject)],
-            args=[variant_id, quantity, max_qty, max_lines, self._ttl],
+    ) -> Change:
+        return _change(
+            await self._add(
+                keys=[self._key(show_id, subject)],
+                args=[variant_id, quantity, max_qty, max_lines, self._ttl],
+            )
         )
-        return str(status), int(value)
 
-    async def set(
-        self, show_id: int, subject: str, variant_id: int, quantity: int
-    ) -> tuple[str, int]:
-        status, value = await self._set(
-            keys=[self._key(show_id, subject)], args=[variant_id, quantity, self._ttl]
+    async def set(self, show_id: int, subject: str, variant_id: int, quantity: int) -> Change:
+        return _change(
+            await self._set(
+                keys=[self._key(show_id, subject)], args=[variant_id, quantity, self._ttl]
+            )
         )
-        return str(status), int(value)
 
-    async def remove(self, show_id: int, subject: str, variant_id: int) -> tuple[str, int]:
-        status, value = await self._remove(
-            keys=[self._key(show_id, subject)], args=[variant_id, self._ttl]
+    async def remove(self, show_id: int, subject: str, variant_id: int) -> Change:
+        return _change(
+            await self._remove(keys=[self._key(show_id, subject)], args=[variant_id, self._ttl])
         )
-        return str(status), int(value)
 
     async def clear_ordered(
         self, show_id: int, subject: str, version: int, items: dict[int, int]

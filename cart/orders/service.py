@@ -149,7 +149,7 @@ class CheckoutService:
                 existing = await self._orders.find(buyer.subject, key)
                 if existing is not None:
                     return await self._resume(existing, fingerprint, body.card)
-            return await self._fresh(show_id, buyer, body, fingerprint)
+            return await self._fresh(show_id, buyer, body, fingerprint, state == "takeover")
         except AppError as refusal:
             if refusal.code in _MAYBE_ORDERED:
                 # Redis lost this key's record with its last writes (and with it the cart's
@@ -204,7 +204,12 @@ class CheckoutService:
         return receipt
 
     async def _fresh(
-        self, show_id: int, buyer: Principal, body: rules.Checkout, fingerprint: str
+        self,
+        show_id: int,
+        buyer: Principal,
+        body: rules.Checkout,
+        fingerprint: str,
+        takeover: bool = False,
     ) -> dict[str, Any]:
         subject = buyer.subject
         offer = await self._offers(show_id, subject)
@@ -221,8 +226,10 @@ class CheckoutService:
             raise AppError(ErrorCode.CART_EMPTY, "your cart is empty")
         claim = claim_id(subject, body.idempotency_key)
         # An earlier attempt with this key (which died) may hold deal units already: price as
-        # that attempt did, and the gate below takes nothing more for it.
-        held_before = await self._gate.claim(show_id, claim)
+        # that attempt did, and the gate below takes nothing more for it. Only a key taken over
+        # can have one: a claim is written after its key, so a Redis that lost the key (the
+        # last writes before a crash) lost the claim too.
+        held_before = await self._gate.claim(show_id, claim) if takeover else None
         held = {(int(p), int(d)): int(u) for p, d, u in (held_before or {}).get("l", [])}
         offers = cart_rules.with_held(offer.offers, held)
         cart = cart_rules.price_cart(contents.items, offers, offer.currency, contents.version)

@@ -414,6 +414,20 @@ return {'ok', 0}
 """
 )
 
+# ARGV: buyer subject. What a buyer's cart depends on in the room, read in one call: the status
+# ('' when the room is not open), the pins, the deals' units left, whether the buyer is banned,
+# and the buyer's deal units per pinned product (in the pins' order).
+_SHOPPING = """
+local subject = ARGV[6]
+local pins = redis.call('HGETALL', base .. 'pins')
+local bought = {}
+for i = 1, #pins, 2 do
+  bought[#bought + 1] = redis.call('HGET', base .. 'bought:' .. pins[i], subject) or '0'
+end
+return {redis.call('HGET', base .. 'state', 'status') or '', pins,
+  redis.call('HGETALL', base .. 'units'), redis.call('SISMEMBER', base .. 'bans', subject), bought}
+"""
+
 # ARGV: claim id. The order is in the database: the claim goes, its units stay taken.
 _SETTLE_CLAIM = (
     _DEAL
@@ -584,6 +598,7 @@ class RoomStore:
         self._settle_claim = script(_SETTLE_CLAIM)
         self._return_units = script(_RETURN_UNITS)
         self._recount = script(_RECOUNT)
+        self._shopping = script(_SHOPPING)
 
     @property
     def channel(self) -> str:
@@ -840,43 +855,25 @@ class RoomStore:
             self._recount, show_id, product_id, deal_id, generation, left, dumps(held)
         )
 
-    async def bought(self, show_id: int, subject: str, product_ids: list[int]) -> dict[int, int]:
-        """Deal units this buyer holds per product (in orders and pending checkouts)."""
-        if not product_ids:
-            return {}
-        base = self._base(show_id)
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for pid in product_ids:
-                pipe.hget(f"{base}bought:{pid}", subject)
-            values = await pipe.execute()
-        return {pid: int(v or 0) for pid, v in zip(product_ids, values, strict=True)}
-
     async def shopping(self, show_id: int, subject: str) -> Shopping:
-        """What a buyer's cart depends on in the room, in two round trips: the status, the
+        """What a buyer's cart depends on in the room, in one round trip: the status, the
         pinned products, running deals (units left, this buyer's units) and whether they are
         banned."""
-        base = self._base(show_id)
-        async with self._redis.pipeline(transaction=False) as pipe:
-            pipe.hget(base + "state", "status")
-            pipe.hgetall(base + "pins")
-            pipe.hgetall(base + "units")
-            pipe.sismember(base + "bans", subject)
-            status, pins, units, banned = await pipe.execute()
+        status, pins_flat, units_flat, banned, bought = await self._run(
+            self._shopping, show_id, subject
+        )
+        pins, units = _pairs(pins_flat), _pairs(units_flat)
         deals: dict[int, dict[str, Any]] = {}
         now = now_ms()
-        for pid, raw in pins.items():
+        for (pid, raw), held in zip(pins.items(), bought, strict=True):
             deal = json.loads(raw).get("deal")
             if deal is not None and deal["ends_at_ms"] > now:
-                deals[int(pid)] = {**deal, "units_left": int(units.get(pid, 0))}
-        bought = await self.bought(show_id, subject, sorted(deals))
-        for pid, deal in deals.items():
-            deal["bought"] = bought[pid]
-        return Shopping(
-            None if status is None else str(status),
-            [int(pid) for pid in pins],
-            deals,
-            bool(banned),
-        )
+                deals[int(pid)] = {
+                    **deal,
+                    "units_left": int(units.get(pid, 0)),
+                    "bought": int(held),
+                }
+        return Shopping(str(status) or None, [int(pid) for pid in pins], deals, bool(banned))
 
     async def totals(self, show_id: int) -> dict[str, int]:
         base = self._base(show_id)
