@@ -9,7 +9,7 @@ from pathlib import Path
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry
-from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio import Redis
 
 from cart.catalog.service import CatalogService
 from cart.catalog.views import CatalogViews
@@ -18,7 +18,7 @@ from core.ratelimit import RateLimiter
 from live.room.views import RoomViews
 from live.shows.service import ShowService
 from live.shows.views import ShowViews
-from server import db
+from server import db, redis_pool
 from server.accounts.passwords import Passwords
 from server.accounts.service import AuthService
 from server.accounts.shops import ShopService
@@ -95,15 +95,7 @@ def create_app(settings: Settings) -> web.Application:
     redis_url = embedded.url if embedded is not None else settings.redis_url
     assert redis_url is not None
     # The client connects lazily, so it can be built before the embedded server starts.
-    # A blocking pool: a burst (a flash-sale stampede) waits for a free connection instead of
-    # failing with "too many connections".
-    pool = BlockingConnectionPool.from_url(
-        redis_url,
-        max_connections=settings.redis_max_connections,
-        timeout=10,
-        decode_responses=True,
-        health_check_interval=30,
-    )
+    pool = redis_pool.pool(redis_url, settings.redis_max_connections)
     redis = Redis(connection_pool=pool)
     engine = db.engine_for(settings)
     sessions = db.sessionmaker(engine)
