@@ -13,7 +13,9 @@ Two pieces of Engine.IO are adapted for this, on the server's own instances only
   counts the sends in flight (a send can wait for the transport to drain);
 - `DirectSocket.poll`, Engine.IO's own, except that the writer task takes packets off the
   queue itself (Engine.IO's `wait_for` takes them in a helper task, so a packet could be off
-  the queue and not yet written while a frame went out directly ahead of it).
+  the queue and not yet written while a frame went out directly ahead of it), and that the
+  packets it handed out last time let go of their payload once written (an idle viewer would
+  otherwise keep its last answer, the join snapshot, in memory).
 """
 
 from __future__ import annotations
@@ -44,8 +46,20 @@ def text_frame(payload: bytes) -> bytes:
 
 class DirectSocket(AsyncSocket):  # type: ignore[misc]
     direct: DirectWebSocket | None = None
+    _sent: tuple[Any, ...] = ()
 
     async def poll(self) -> list[Any]:
+        # The writer task asks for more only once it has written what it got last time; it
+        # still holds the last packet it wrote (a loop variable) while it waits here, which
+        # after a join is the whole snapshot, twice encoded. Those bytes are not needed again.
+        for pkt in self._sent:
+            pkt.data = pkt.encode_cache = None
+        self._sent = ()
+        packets = await self._next()
+        self._sent = tuple(packets)
+        return packets
+
+    async def _next(self) -> list[Any]:
         try:
             async with asyncio.timeout(self.server.ping_interval + self.server.ping_timeout):
                 first = await self.queue.get()

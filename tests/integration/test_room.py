@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import time
 from collections.abc import AsyncIterator
 from typing import Any
 
+import engineio
 import pytest
 import socketio
 from aiohttp.test_utils import TestClient
@@ -88,6 +90,26 @@ async def test_join_answers_a_snapshot(room: Room) -> None:
     assert snap["pins"] == [] and snap["chat"] == [] and snap["questions"] == []
     assert snap["you"]["name"] == "Guest" and snap["you"]["subject"].startswith("g:")
     assert "role" not in snap["you"]
+
+
+async def test_an_idle_viewer_does_not_keep_its_join_snapshot(room: Room) -> None:
+    # Engine.IO's writer task holds the last packet it wrote while it waits for the next one;
+    # for a viewer who only watches (room frames bypass that writer), that is the snapshot.
+    viewers = [await room.joined(f"Idle {i}") for i in range(3)]
+
+    def kept() -> int:
+        gc.collect()
+        return sum(
+            1
+            for obj in gc.get_objects()
+            if isinstance(obj, engineio.packet.Packet)
+            and '"snapshot"' in str(obj.encode_cache or obj.data or "")
+            and obj.encode_cache is not None
+        )
+
+    await until(lambda: kept() == 0, what="no written snapshot kept")
+    for viewer in viewers:  # still served afterwards
+        assert (await viewer.ok("cart.view"))["cart"]["lines"] == []
 
 
 async def test_join_refusals(room: Room) -> None:
