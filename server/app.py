@@ -14,6 +14,7 @@ from redis.asyncio import Redis
 from cart.catalog.service import CatalogService
 from cart.catalog.views import CatalogViews
 from cart.orders.store import OrderStore
+from core.errors import not_found
 from core.ratelimit import RateLimiter
 from live.room.views import RoomViews
 from live.shows.service import ShowService
@@ -139,15 +140,41 @@ def create_app(settings: Settings) -> web.Application:
     app.router.add_routes(AccountViews(auth, shops, settings.trusted_networks).routes())
     app.router.add_routes(CatalogViews(catalog, shops.role_in).routes())
     room = realtime.service
-    app.router.add_routes(ShowViews(shows, shops.role_in, room.set_status, room.forget).routes())
+    app.router.add_routes(
+        ShowViews(shows, shops.role_in, room.set_status, room.forget, room.update_show).routes()
+    )
     app.router.add_routes(RoomViews(realtime.archive, shows, shops.role_in).routes())
     attach_commerce(app, settings, redis, shows, realtime, orders, shops.role_in)
     _static_routes(app)
     return app
 
 
+# Browser libraries the pages import, served from node_modules (installed by `npm ci`, see
+# package.json): never copied into the repository. Public name -> path under node_modules.
+VENDOR = {
+    "socket.io.esm.min.js": "socket.io-client/dist/socket.io.esm.min.js",
+    "hls.mjs": "hls.js/dist/hls.min.mjs",
+}
+NODE_MODULES = STATIC_DIR.parent / "node_modules"
+
+
 def _static_routes(app: web.Application) -> None:
     player = STATIC_DIR / "player"
+    missing = [name for name, path in VENDOR.items() if not (NODE_MODULES / path).is_file()]
+    if missing:
+        log.warning(
+            "browser libraries missing: run `npm ci` (make install does)",
+            extra={"missing": missing},
+        )
+
+    async def vendor(request: web.Request) -> web.StreamResponse:
+        path = VENDOR.get(request.match_info["name"])
+        if path is None or not (NODE_MODULES / path).is_file():
+            raise not_found("file")
+        response = web.FileResponse(NODE_MODULES / path)
+        response.content_type = "text/javascript"
+        response.headers["Cache-Control"] = "public, max-age=3600"
+        return response
 
     async def watch(request: web.Request) -> web.FileResponse:
         return web.FileResponse(player / "index.html")
@@ -159,3 +186,4 @@ def _static_routes(app: web.Application) -> None:
     app.router.add_get("/console/", console)
     app.router.add_static("/static/player/", player)
     app.router.add_static("/static/console/", STATIC_DIR / "console")
+    app.router.add_get("/static/vendor/{name}", vendor)

@@ -131,7 +131,7 @@ def attach_commerce(
         lease_seconds=settings.checkout_lease_seconds,
         faults=frozenset(settings.checkout_fault_points),
     )
-    order_service = OrderService(orders, provider)
+    order_service = OrderService(orders, provider, carts_store)
     app.router.add_routes(CartViews(carts).routes())
     app.router.add_routes(OrderViews(checkout, order_service, role_in, shows.get).routes())
 

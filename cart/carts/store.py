@@ -23,6 +23,8 @@ if current + qty > max_qty then return {'too_many', current} end
 redis.call('HSET', key, field, current + qty)
 redis.call('HINCRBY', key, 'v', 1)
 redis.call('EXPIRE', key, ARGV[5])
+redis.call('INCR', KEYS[2])
+redis.call('EXPIRE', KEYS[2], ARGV[6])
 return {'ok', 0, redis.call('HGETALL', key)}
 """
 
@@ -76,6 +78,9 @@ return 0
 )
 
 
+ADDS_TTL_SECONDS = 30 * 86400
+
+
 @dataclass(frozen=True, slots=True)
 class Contents:
     items: dict[int, int]  # variant id -> quantity
@@ -118,6 +123,14 @@ class CartStore:
     def _key(self, show_id: int, subject: str) -> str:
         return f"{self._prefix}cart:{{{show_id}}}:{subject}"
 
+    def _adds_key(self, show_id: int) -> str:
+        # The show's hash tag, like its carts.
+        return f"{self._prefix}cartadds:{{{show_id}}}"
+
+    async def adds(self, show_id: int) -> int:
+        """How many times a show's viewers added to a cart (kept 30 days after the last)."""
+        return int(await self._redis.get(self._adds_key(show_id)) or 0)
+
     async def contents(self, show_id: int, subject: str) -> Contents:
         return Contents.of(await self._redis.hgetall(self._key(show_id, subject)))
 
@@ -132,8 +145,8 @@ class CartStore:
     ) -> Change:
         return _change(
             await self._add(
-                keys=[self._key(show_id, subject)],
-                args=[variant_id, quantity, max_qty, max_lines, self._ttl],
+                keys=[self._key(show_id, subject), self._adds_key(show_id)],
+                args=[variant_id, quantity, max_qty, max_lines, self._ttl, ADDS_TTL_SECONDS],
             )
         )
 

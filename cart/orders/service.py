@@ -447,9 +447,10 @@ def _failure_message(result: PaymentResult) -> str:
 class OrderService:
     """Reading orders (a buyer their own; a shop's members a show's) and the shop's actions."""
 
-    def __init__(self, orders: OrderStore, provider: PaymentProvider) -> None:
+    def __init__(self, orders: OrderStore, provider: PaymentProvider, carts: CartStore) -> None:
         self._orders = orders
         self._provider = provider
+        self._carts = carts
 
     async def mine(self, buyer: Principal, before: int | None, limit: int) -> dict[str, Any]:
         records = await self._orders.buyer_orders(buyer.subject, before, limit)
@@ -466,7 +467,10 @@ class OrderService:
         records = await self._orders.show_orders(show_id, before, limit)
         return {
             "orders": [_for_shop(r) for r in records],
-            "summary": await self._orders.show_summary(show_id),
+            "summary": {
+                **await self._orders.show_summary(show_id),
+                "add_to_carts": await self._carts.adds(show_id),
+            },
         }
 
     async def csv_rows(self, show_id: int) -> list[list[str]]:

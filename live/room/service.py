@@ -18,6 +18,7 @@ from live.room.archive import Archive
 from live.room.fanout import Coalescer, Presence
 from live.room.store import Outcome, Replay, RoomStore, Snapshot, dumps, now_ms
 from live.shows.rules import Status
+from live.shows.schemas import ShowPatch
 from live.shows.service import ShowService
 
 log = logging.getLogger(__name__)
@@ -122,6 +123,7 @@ class RoomService:
             show["currency"],
             int(started.timestamp() * 1000) if started else None,
             int(ended.timestamp() * 1000) if ended else None,
+            show["playback_url"],
         )
 
     async def seat(self, principal: Principal, show_id: int) -> Seat:
@@ -503,6 +505,16 @@ class RoomService:
             await self._store.expire_all(show_id, ENDED_TTL)
             for callback in self._on_closed:
                 await callback(show_id)
+        return show
+
+    async def update_show(self, shop_id: int, show_id: int, patch: ShowPatch) -> dict[str, Any]:
+        """Edit the show (database first); a new playback URL also reaches the room at once."""
+        show = await self._shows.update(shop_id, show_id, patch)
+        if "playback_url" in patch.model_fields_set:
+            await self._open(show_id)
+            url = show["playback_url"]
+            event = dumps([{"type": "playback", "playback_url": url}])
+            await self._store.set_state(show_id, "playback_url", url or "", event)
         return show
 
     async def forget(self, shop_id: int, show_id: int) -> None:

@@ -82,6 +82,7 @@ redis.call('HSETNX', base .. 'state', 'currency', ARGV[8])
 set_status(ARGV[7])
 if ARGV[9] ~= '' then redis.call('HSETNX', base .. 'state', 'started_at_ms', ARGV[9]) end
 if ARGV[10] ~= '' then redis.call('HSETNX', base .. 'state', 'ended_at_ms', ARGV[10]) end
+if ARGV[11] ~= '' then redis.call('HSETNX', base .. 'state', 'playback_url', ARGV[11]) end
 return redis.call('HMGET', base .. 'state', 'shop_id', 'status')
 """
 
@@ -638,6 +639,7 @@ class RoomStore:
         currency: str,
         started_at_ms: int | None,
         ended_at_ms: int | None,
+        playback_url: str | None = None,
     ) -> tuple[int, str]:
         shop, current = await self._run(
             self._init,
@@ -647,6 +649,7 @@ class RoomStore:
             currency,
             "" if started_at_ms is None else started_at_ms,
             "" if ended_at_ms is None else ended_at_ms,
+            playback_url or "",
         )
         return int(shop), str(current)
 

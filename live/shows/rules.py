@@ -22,8 +22,8 @@ TRANSITIONS: dict[Status, frozenset[Status]] = {
 
 # Fields a host may edit in each state.
 EDITABLE: dict[Status, frozenset[str]] = {
-    Status.SCHEDULED: frozenset({"title", "description", "scheduled_at", "lineup"}),
-    Status.LIVE: frozenset({"title", "description", "lineup"}),
+    Status.SCHEDULED: frozenset({"title", "description", "scheduled_at", "lineup", "playback_url"}),
+    Status.LIVE: frozenset({"title", "description", "lineup", "playback_url"}),
     Status.ENDED: frozenset(),
 }
 

@@ -3,8 +3,17 @@
 from __future__ import annotations
 
 from typing import Annotated, Literal, Self
+from urllib.parse import urlsplit
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
 
 from core.db import MAX_ID
 from core.money import Currency
@@ -16,6 +25,23 @@ Description = Annotated[str, StringConstraints(max_length=5000)]
 When = Annotated[AwareDatetime, Field(strict=False)]
 ProductId = Annotated[int, Field(ge=1, le=2**62)]
 Lineup = Annotated[list[ProductId], Field(max_length=MAX_LINEUP)]
+
+
+def _playback_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("must be an http:// or https:// URL")
+    if parts.username is not None or parts.password is not None:
+        raise ValueError("must not carry a user name or password")
+    return value
+
+
+# An HLS playlist viewers play (a player fetches it as it is: no credentials in it).
+PlaybackUrl = Annotated[
+    str,
+    StringConstraints(max_length=2000, pattern=r"^\S+$"),
+    AfterValidator(_playback_url),
+]
 
 
 class Body(BaseModel):
@@ -35,6 +61,7 @@ class ShowIn(Body):
     scheduled_at: When
     currency: Currency
     lineup: Lineup = []
+    playback_url: PlaybackUrl | None = None
 
 
 class ShowPatch(Body):
@@ -42,12 +69,13 @@ class ShowPatch(Body):
     description: Description | None = None
     scheduled_at: When | None = None
     lineup: Lineup | None = None
+    playback_url: PlaybackUrl | None = None  # null removes it
 
     @model_validator(mode="after")
     def _not_empty(self) -> Self:
         if not self.model_fields_set:
             raise ValueError("send at least one field to change")
-        for name in self.model_fields_set:
+        for name in self.model_fields_set - {"playback_url"}:
             if getattr(self, name) is None:
                 raise ValueError(f"{name} cannot be null")
         return self

@@ -38,6 +38,7 @@ def show_dict(show: Show) -> dict[str, Any]:
         "status": show.status,
         "started_at": show.started_at,
         "ended_at": show.ended_at,
+        "playback_url": show.playback_url,
         "lineup": [entry.product_id for entry in show.lineup],
     }
 
@@ -67,6 +68,7 @@ class ShowService:
             scheduled_at=data.scheduled_at,
             currency=data.currency,
             status=Status.SCHEDULED.value,
+            playback_url=data.playback_url,
         )
         show.lineup = [ShowProduct(product_id=p, position=i) for i, p in enumerate(data.lineup)]
         async with self._sessions.begin() as session:
@@ -119,7 +121,7 @@ class ShowService:
                 show.lineup = [
                     ShowProduct(product_id=p, position=i) for i, p in enumerate(patch.lineup)
                 ]
-            for name in ("title", "description"):
+            for name in ("title", "description", "playback_url"):
                 if name in patch.model_fields_set:
                     setattr(show, name, getattr(patch, name))
             show.updated_at = utcnow()

@@ -18,6 +18,7 @@ _SHOW = "/api/shops/{shop_id}/shows/{show_id}"
 
 Transition = Callable[[int, int, Status], Awaitable[dict[str, Any]]]
 Remove = Callable[[int, int], Awaitable[None]]
+Update = Callable[[int, int, schemas.ShowPatch], Awaitable[dict[str, Any]]]
 
 
 class ShowViews:
@@ -27,12 +28,14 @@ class ShowViews:
         membership: MembershipLookup,
         transition: Transition | None = None,
         remove: Remove | None = None,
+        edit: Update | None = None,
     ) -> None:
         self.shows = shows
         self.membership = membership
         # The live room's transition also tells the room; without one, only the database moves.
         self.transition = transition or shows.transition
         self.remove = remove or shows.delete
+        self.edit = edit or shows.update
 
     def routes(self) -> list[web.RouteDef]:
         return [
@@ -71,7 +74,7 @@ class ShowViews:
     async def update(self, request: web.Request) -> web.Response:
         shop_id = await self._shop(request, write=True)
         body = await read_json(request, schemas.ShowPatch)
-        return ok(await self.shows.update(shop_id, match_int(request, "show_id"), body))
+        return ok(await self.edit(shop_id, match_int(request, "show_id"), body))
 
     async def delete(self, request: web.Request) -> web.Response:
         shop_id = await self._shop(request, write=True)

@@ -214,6 +214,7 @@ async def test_the_shop_lists_refunds_fulfils_and_exports(room: Room) -> None:
     listing = await resp.json()
     assert listing["summary"]["revenue"] == 2 * product["price"]
     assert listing["summary"]["orders"]["paid"] == 2
+    assert listing["summary"]["add_to_carts"] == 2
     assert {o["buyer"]["display_name"] for o in listing["orders"]} == {"Ana", "=cmd|' /C calc'!A0"}
     resp = await room.client.post(f"{base}/orders/{orders[0]['id']}/refund", headers=owner)
     assert resp.status == 200 and (await resp.json())["status"] == "refunded"

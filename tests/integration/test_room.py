@@ -112,6 +112,25 @@ async def test_an_idle_viewer_does_not_keep_its_join_snapshot(room: Room) -> Non
         assert (await viewer.ok("cart.view"))["cart"]["lines"] == []
 
 
+async def test_the_playback_url_is_in_the_snapshot_and_its_change_is_broadcast(
+    room: Room,
+) -> None:
+    path = f"/api/shops/{room.shop_id}/shows/{room.show_id}"
+    first = "https://cdn.example/live/1.m3u8"
+    resp = await room.client.patch(path, json={"playback_url": first}, headers=bearer(room.owner))
+    assert resp.status == 200
+    viewer = await room.viewer()
+    answer = await viewer.ok("join", {"show_id": room.show_id})
+    assert answer["snapshot"]["playback_url"] == first
+    second = "https://cdn.example/live/2.m3u8"
+    resp = await room.client.patch(path, json={"playback_url": second}, headers=bearer(room.owner))
+    assert resp.status == 200
+    (event,) = await viewer.wait_event("playback")
+    assert event == {"type": "playback", "playback_url": second}
+    late = await room.viewer("Late")
+    assert (await late.ok("join", {"show_id": room.show_id}))["snapshot"]["playback_url"] == second
+
+
 async def test_join_refusals(room: Room) -> None:
     viewer = await room.viewer()
     await viewer.refused("chat", {"text": "hi"}, "not_joined")

@@ -173,3 +173,47 @@ async def test_other_shops_cannot_touch_a_show(
         assert (await client.delete(url, headers=bearer(other))).status == 404
     got = await (await client.get(f"/api/shows/{show['id']}")).json()
     assert got["status"] == "scheduled"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "ftp://cdn.example/live.m3u8",
+        "javascript:alert(1)",
+        "https://",
+        "https://user:secret@cdn.example/live.m3u8",
+        "https://cdn.example/a b.m3u8",
+        "https://cdn.example/" + "x" * 2000,
+        42,
+    ],
+)
+async def test_playback_url_must_be_a_plain_http_url(
+    client: TestClient[Any, Any], shop: tuple[str, int, list[int]], url: Any
+) -> None:
+    token, shop_id, _ = shop
+    resp = await _create(client, token, shop_id, playback_url=url)
+    error = await error_of(resp, 422)
+    assert error["code"] == "validation_error"
+    listed = await client.get(f"/api/shops/{shop_id}/shows", headers=bearer(token))
+    assert (await listed.json())["shows"] == []  # nothing was created
+
+
+async def test_playback_url_is_set_changed_while_live_and_removed(
+    client: TestClient[Any, Any], shop: tuple[str, int, list[int]]
+) -> None:
+    token, shop_id, _ = shop
+    url = "https://cdn.example/shows/1/index.m3u8"
+    show = await (await _create(client, token, shop_id, playback_url=url)).json()
+    assert show["playback_url"] == url
+    path = f"/api/shops/{shop_id}/shows/{show['id']}"
+    assert (await (await client.get(f"/api/shows/{show['id']}")).json())["playback_url"] == url
+    assert (await client.post(path + "/start", headers=bearer(token))).status == 200
+    other = "http://127.0.0.1:8080/hls/show-1.m3u8"
+    resp = await client.patch(path, json={"playback_url": other}, headers=bearer(token))
+    assert resp.status == 200 and (await resp.json())["playback_url"] == other
+    resp = await client.patch(path, json={"playback_url": None}, headers=bearer(token))
+    assert resp.status == 200 and (await resp.json())["playback_url"] is None
+    assert (await client.post(path + "/end", headers=bearer(token))).status == 200
+    resp = await client.patch(path, json={"playback_url": url}, headers=bearer(token))
+    assert (await error_of(resp, 409))["code"] == "invalid_transition"
+    assert (await (await client.get(path, headers=bearer(token))).json())["playback_url"] is None
