@@ -76,10 +76,13 @@ local function set_status(status)
 end
 """
 
+# Opens a room from the show's record. Only what is missing is set: a room opened meanwhile (a
+# viewer's join and a start racing) keeps its status, and a status change reaches its viewers
+# as a frame from the transition itself, never silently from here.
 _INIT = """
 redis.call('HSETNX', base .. 'state', 'shop_id', ARGV[6])
 redis.call('HSETNX', base .. 'state', 'currency', ARGV[8])
-set_status(ARGV[7])
+redis.call('HSETNX', base .. 'state', 'status', ARGV[7])
 if ARGV[9] ~= '' then redis.call('HSETNX', base .. 'state', 'started_at_ms', ARGV[9]) end
 if ARGV[10] ~= '' then redis.call('HSETNX', base .. 'state', 'ended_at_ms', ARGV[10]) end
 if ARGV[11] ~= '' then redis.call('HSETNX', base .. 'state', 'playback_url', ARGV[11]) end

@@ -131,6 +131,18 @@ async def test_the_playback_url_is_in_the_snapshot_and_its_change_is_broadcast(
     assert (await late.ok("join", {"show_id": room.show_id}))["snapshot"]["playback_url"] == second
 
 
+async def test_a_room_opened_twice_at_once_still_announces_the_start(room: Room) -> None:
+    # A start that found the room missing opens it from the record (already live) just after a
+    # viewer's join opened it as scheduled: the viewer must still get the status frame.
+    viewer = await room.joined()
+    store = room.client.app[realtime_key].store
+    await store.init(room.show_id, room.shop_id, "live", "EUR", int(time.time() * 1000), None)
+    path = f"/api/shops/{room.shop_id}/shows/{room.show_id}/start"
+    assert (await room.client.post(path, headers=bearer(room.owner))).status == 200
+    (event,) = await viewer.wait_event("status")
+    assert event["status"] == "live"
+
+
 async def test_join_refusals(room: Room) -> None:
     viewer = await room.viewer()
     await viewer.refused("chat", {"text": "hi"}, "not_joined")

@@ -1,0 +1,136 @@
+"""Browser tests: the player and the console in real headless Chromium (Debian's `chromium`,
+driven by Playwright) against the real app served on a real port.
+
+Without Chromium (or the `playwright` package) these tests skip with one line, except under
+CI=true, where they must run (`.ci/run` installs Chromium).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from server.app import create_app
+from server.keys import engine_key
+from server.settings import Settings
+from tests import backends as b
+
+ROOT = Path(__file__).resolve().parents[2]
+SCREENSHOTS = ROOT / "docs" / "screenshots"
+CHROMIUM_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--autoplay-policy=no-user-gesture-required",
+]
+PHONE = {"width": 390, "height": 844}
+DESKTOP = {"width": 1280, "height": 800}
+
+
+def chromium_path() -> str | None:
+    for name in ("chromium", "chromium-browser"):
+        found = shutil.which(name)
+        if found:
+            return found
+    return "/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None
+
+
+def _why_not() -> str | None:
+    try:
+        import playwright.async_api  # noqa: F401
+    except ImportError:
+        return "the playwright package is not installed (make install installs it)"
+    if chromium_path() is None:
+        return "Chromium is not installed (apt-get install -y chromium; .ci/run does)"
+    if not (ROOT / "node_modules" / "socket.io-client").is_dir():
+        return "the browser libraries are not installed (npm ci; make install does)"
+    return None
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    why = _why_not()
+    browser_items = [i for i in items if i.get_closest_marker("browser")]
+    if why is None or not browser_items:
+        return
+    if b.IN_CI:
+        raise pytest.UsageError(f"CI=true needs the browser tests: {why}")
+    skip = pytest.mark.skip(reason=why)
+    for item in browser_items:
+        item.add_marker(skip)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+async def live(
+    aiohttp_client: Any, make_settings: Callable[..., Settings], tmp_path: Path
+) -> TestClient[Any, Any]:
+    """The real app on a real port whose address is its own allowed Origin."""
+    port = free_port()
+    app = create_app(make_settings(port=port, data_dir=tmp_path / "var-browser"))
+    client: TestClient[Any, Any] = await aiohttp_client(app, server_kwargs={"port": port})
+    await b.truncate_all(app[engine_key])
+    return client
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Any]:
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as pw:
+        chromium = await pw.chromium.launch(
+            executable_path=chromium_path(), args=CHROMIUM_ARGS, headless=True
+        )
+        try:
+            yield chromium
+        finally:
+            await chromium.close()
+
+
+@pytest.fixture
+def console_errors() -> list[str]:
+    """Console errors and page errors of every page a test opens with `open_page`."""
+    return []
+
+
+@pytest.fixture
+def open_page(browser: Any, console_errors: list[str]) -> Callable[..., Any]:
+    async def open_page(url: str, viewport: dict[str, int] = PHONE, locale: str = "en-US") -> Any:
+        context = await browser.new_context(viewport=viewport, locale=locale)
+        page = await context.new_page()
+        page.on(
+            "console",
+            lambda msg: (
+                console_errors.append(f"{url}: {msg.text}") if msg.type == "error" else None
+            ),
+        )
+        page.on("pageerror", lambda exc: console_errors.append(f"{url}: {exc}"))
+        await page.goto(url)
+        return page
+
+    return open_page
+
+
+def screenshot_path(name: str) -> Path:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    return SCREENSHOTS / name
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").lower() == "true"
