@@ -1,5 +1,5 @@
 // The chat: recent messages (chat frames), deleted ones removed, and the message composer.
-import { $, atBottom, el, srOnly } from "./dom.js";
+import { $, atBottom, el, sendsText, srOnly } from "./dom.js";
 import { t } from "./i18n.js";
 
 const KEEP = 200; // messages kept on the page
@@ -50,19 +50,7 @@ export function createChat({ emit, notice, you }) {
     if (stick) list.scrollTop = list.scrollHeight;
   }
 
-  form.addEventListener("submit", async (ev) => {
-    ev.preventDefault();
-    const text = input.value.trim();
-    if (!text || send.disabled) return;
-    send.disabled = true;
-    const answer = await emit("chat", { text });
-    send.disabled = input.disabled;
-    if (answer.ok) {
-      input.value = "";
-      notice.clearFlash();
-    } else notice.fromError(answer.error);
-    input.focus();
-  });
+  sendsText(form, input, send, emit, "chat", notice);
 
   return {
     snapshot(messages) {

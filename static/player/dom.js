@@ -30,3 +30,23 @@ export function srOnly(text) {
 export function atBottom(list) {
   return list.scrollHeight - list.scrollTop - list.clientHeight < 48;
 }
+
+/**
+ * A one-line form that sends its text as a room event (chat, ask): the button is off while the
+ * answer is awaited; the text is cleared when accepted, the refusal shown in `notice`.
+ */
+export function sendsText(form, input, send, emit, event, notice) {
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const text = input.value.trim();
+    if (!text || send.disabled) return;
+    send.disabled = true;
+    const answer = await emit(event, { text });
+    send.disabled = input.disabled;
+    if (answer.ok) {
+      input.value = "";
+      notice.clearFlash();
+    } else notice.fromError(answer.error);
+    input.focus();
+  });
+}

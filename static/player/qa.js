@@ -1,5 +1,5 @@
 // Q&A: open questions sorted by votes (then oldest first), ask, upvote; closed ones leave.
-import { $, el, srOnly } from "./dom.js";
+import { $, el, sendsText, srOnly } from "./dom.js";
 import { number } from "./format.js";
 import { t } from "./i18n.js";
 
@@ -102,19 +102,7 @@ export function createQA({ emit, notice, productTitle }) {
     if (questions.delete(id)) layout();
   }
 
-  form.addEventListener("submit", async (ev) => {
-    ev.preventDefault();
-    const text = input.value.trim();
-    if (!text || send.disabled) return;
-    send.disabled = true;
-    const answer = await emit("ask", { text });
-    send.disabled = input.disabled;
-    if (answer.ok) {
-      input.value = "";
-      notice.clearFlash();
-    } else notice.fromError(answer.error);
-    input.focus();
-  });
+  sendsText(form, input, send, emit, "ask", notice);
 
   return {
     snapshot(open) {
