@@ -16,6 +16,8 @@ from cart.catalog.views import CatalogViews
 from cart.orders.store import OrderStore
 from core.errors import not_found
 from core.ratelimit import RateLimiter
+from live.ingest.service import IngestService
+from live.ingest.views import IngestViews
 from live.room.views import RoomViews
 from live.shows.service import ShowService
 from live.shows.views import ShowViews
@@ -31,6 +33,7 @@ from server.health import healthz, readyz
 from server.keys import (
     embedded_redis_key,
     engine_key,
+    ingest_key,
     limiter_key,
     realtime_key,
     redis_key,
@@ -144,6 +147,32 @@ def create_app(settings: Settings) -> web.Application:
         ShowViews(shows, shops.role_in, room.set_status, room.forget, room.update_show).routes()
     )
     app.router.add_routes(RoomViews(realtime.archive, shows, shops.role_in).routes())
+    ingest = IngestService(
+        sessions,
+        redis,
+        settings.redis_prefix,
+        room,
+        settings.rtmp_ingest_url,
+        settings.hls_base,
+        settings.stream_grace_seconds,
+    )
+
+    async def ingest_ctx(app: web.Application) -> AsyncIterator[None]:
+        ingest.start()
+        yield
+        await ingest.stop()
+
+    app[ingest_key] = ingest
+    app.cleanup_ctx.append(ingest_ctx)
+    ingest_secret = settings.ingest_secret
+    app.router.add_routes(
+        IngestViews(
+            ingest,
+            shops.role_in,
+            settings.ingest_networks,
+            None if ingest_secret is None else ingest_secret.get_secret_value(),
+        ).routes()
+    )
     attach_commerce(app, settings, redis, shows, realtime, orders, shops.role_in)
     _static_routes(app)
     return app

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import secrets
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -83,10 +85,24 @@ class Settings(BaseSettings):
     # a stampede's adds and sold-out answers never touch the database; stock is checked by the
     # order's own transaction); 0 turns it off.
     offer_cache_ms: int = Field(1000, ge=0, le=60_000)
+    # The RTMP ingest (nginx-rtmp) and its publish callbacks.
+    ingest_allowed_networks: Annotated[list[str], NoDecode] = ["127.0.0.1/32", "::1/128"]
+    ingest_secret: SecretStr | None = None
+    ingest_rtmp_url: str | None = None
+    hls_public_url: str | None = None
+    # How long a stream may stay offline before a show with end_on_stream_end ends.
+    stream_grace_seconds: float = Field(120, ge=0.1, le=86400)
+
     # Tests only: checkout kills its own process (SIGKILL) at these named points.
     checkout_fault_points: Annotated[list[str], NoDecode] = []
 
-    @field_validator("allowed_origins", "trusted_proxies", "checkout_fault_points", mode="before")
+    @field_validator(
+        "allowed_origins",
+        "trusted_proxies",
+        "checkout_fault_points",
+        "ingest_allowed_networks",
+        mode="before",
+    )
     @classmethod
     def _csv(cls, value: object) -> object:
         return _split_csv(value)
@@ -109,7 +125,7 @@ class Settings(BaseSettings):
                 raise ValueError(f"{origin!r} is not an origin like https://shop.example.com")
         return origins
 
-    @field_validator("trusted_proxies")
+    @field_validator("trusted_proxies", "ingest_allowed_networks")
     @classmethod
     def _proxies(cls, value: list[str]) -> list[str]:
         for item in value:
@@ -140,6 +156,35 @@ class Settings(BaseSettings):
         if not value.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError("use a redis://, rediss:// or unix:// URL")
         return value
+
+    @field_validator("ingest_secret")
+    @classmethod
+    def _ingest_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value():
+            return None
+        if not re.fullmatch(r"[A-Za-z0-9_\-]{24,128}", value.get_secret_value()):
+            raise ValueError("must be 24 to 128 URL-safe characters (A-Z a-z 0-9 _ -)")
+        return value
+
+    @field_validator("ingest_rtmp_url")
+    @classmethod
+    def _rtmp_url(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("rtmp", "rtmps") or not parts.hostname:
+            raise ValueError("use an rtmp:// or rtmps:// URL")
+        return value.rstrip("/")
+
+    @field_validator("hls_public_url")
+    @classmethod
+    def _hls_url(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("use an http:// or https:// URL")
+        return value.rstrip("/")
 
     @field_validator("secret_key")
     @classmethod
@@ -176,6 +221,26 @@ class Settings(BaseSettings):
     @property
     def trusted_networks(self) -> tuple[IPNetwork, ...]:
         return tuple(ipaddress.ip_network(item, strict=False) for item in self.trusted_proxies)
+
+    @property
+    def ingest_networks(self) -> tuple[IPNetwork, ...]:
+        return tuple(
+            ipaddress.ip_network(item, strict=False) for item in self.ingest_allowed_networks
+        )
+
+    @property
+    def rtmp_ingest_url(self) -> str:
+        """Where encoders publish: INGEST_RTMP_URL, or port 1935 of the public host."""
+        if self.ingest_rtmp_url:
+            return self.ingest_rtmp_url
+        host = urlsplit(self.base_url).hostname or "127.0.0.1"
+        if ":" in host:
+            host = f"[{host}]"
+        return f"rtmp://{host}:1935/live"
+
+    @property
+    def hls_base(self) -> str:
+        return self.hls_public_url or f"{self.base_url}/hls"
 
     @property
     def origins(self) -> frozenset[str]:

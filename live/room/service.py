@@ -160,6 +160,7 @@ class RoomService:
             "started_at_ms": _int_or_none(state.get("started_at_ms")),
             "ended_at_ms": _int_or_none(state.get("ended_at_ms")),
             "playback_url": state.get("playback_url"),
+            "stream_online": state.get("stream_online") == "1",
             "pins": pins,
             "chat": snap.chat,
             "questions": snap.questions,
@@ -516,6 +517,12 @@ class RoomService:
             event = dumps([{"type": "playback", "playback_url": url}])
             await self._store.set_state(show_id, "playback_url", url or "", event)
         return show
+
+    async def set_stream(self, show_id: int, online: bool) -> None:
+        """The ingest saw the host's encoder start or stop publishing: tell the room."""
+        await self._open(show_id)
+        event = dumps([{"type": "stream", "online": online}])
+        await self._store.set_state(show_id, "stream_online", "1" if online else "", event)
 
     async def forget(self, shop_id: int, show_id: int) -> None:
         """Delete a scheduled show, then its room: a later show with the same id starts clean."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, Integer, String, Text
+from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Integer, String, Text, false, true
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from core.db import Base, IdType, UTCDateTime, utcnow
@@ -27,6 +27,15 @@ class Show(Base):
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     # Where viewers watch (an HLS playlist), or None before the shop sets one.
     playback_url: Mapped[str | None] = mapped_column(String(2000), nullable=True)
+    # The secret RTMP stream key (shown to the shop's owners and hosts, never on a public
+    # route nor in a log); None until first asked for. Rotating it replaces it.
+    stream_key: Mapped[str | None] = mapped_column(
+        String(64), nullable=True, unique=True, index=True
+    )
+    # A publish to the RTMP ingest makes a scheduled show live; the show ends by itself when its
+    # stream stays offline for STREAM_GRACE_SECONDS (only if the host chose so).
+    go_live_on_publish: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    end_on_stream_end: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 

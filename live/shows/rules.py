@@ -22,8 +22,27 @@ TRANSITIONS: dict[Status, frozenset[Status]] = {
 
 # Fields a host may edit in each state.
 EDITABLE: dict[Status, frozenset[str]] = {
-    Status.SCHEDULED: frozenset({"title", "description", "scheduled_at", "lineup", "playback_url"}),
-    Status.LIVE: frozenset({"title", "description", "lineup", "playback_url"}),
+    Status.SCHEDULED: frozenset(
+        {
+            "title",
+            "description",
+            "scheduled_at",
+            "lineup",
+            "playback_url",
+            "go_live_on_publish",
+            "end_on_stream_end",
+        }
+    ),
+    Status.LIVE: frozenset(
+        {
+            "title",
+            "description",
+            "lineup",
+            "playback_url",
+            "go_live_on_publish",
+            "end_on_stream_end",
+        }
+    ),
     Status.ENDED: frozenset(),
 }
 

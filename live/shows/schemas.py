@@ -62,6 +62,8 @@ class ShowIn(Body):
     currency: Currency
     lineup: Lineup = []
     playback_url: PlaybackUrl | None = None
+    go_live_on_publish: bool = True
+    end_on_stream_end: bool = False
 
 
 class ShowPatch(Body):
@@ -70,6 +72,8 @@ class ShowPatch(Body):
     scheduled_at: When | None = None
     lineup: Lineup | None = None
     playback_url: PlaybackUrl | None = None  # null removes it
+    go_live_on_publish: bool | None = None
+    end_on_stream_end: bool | None = None
 
     @model_validator(mode="after")
     def _not_empty(self) -> Self:

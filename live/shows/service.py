@@ -39,6 +39,8 @@ def show_dict(show: Show) -> dict[str, Any]:
         "started_at": show.started_at,
         "ended_at": show.ended_at,
         "playback_url": show.playback_url,
+        "go_live_on_publish": show.go_live_on_publish,
+        "end_on_stream_end": show.end_on_stream_end,
         "lineup": [entry.product_id for entry in show.lineup],
     }
 
@@ -69,6 +71,8 @@ class ShowService:
             currency=data.currency,
             status=Status.SCHEDULED.value,
             playback_url=data.playback_url,
+            go_live_on_publish=data.go_live_on_publish,
+            end_on_stream_end=data.end_on_stream_end,
         )
         show.lineup = [ShowProduct(product_id=p, position=i) for i, p in enumerate(data.lineup)]
         async with self._sessions.begin() as session:
@@ -121,7 +125,13 @@ class ShowService:
                 show.lineup = [
                     ShowProduct(product_id=p, position=i) for i, p in enumerate(patch.lineup)
                 ]
-            for name in ("title", "description", "playback_url"):
+            for name in (
+                "title",
+                "description",
+                "playback_url",
+                "go_live_on_publish",
+                "end_on_stream_end",
+            ):
                 if name in patch.model_fields_set:
                     setattr(show, name, getattr(patch, name))
             show.updated_at = utcnow()

@@ -240,3 +240,39 @@ def test_a_damaged_secret_file_stops_start_up(tmp_path: Path, content: str) -> N
     with pytest.raises(SettingsError, match=r"SECRET_KEY.*delete it"):
         settings.secret()
     assert not list(tmp_path.glob(".secret_key.*"))
+
+
+def test_ingest_defaults_and_derived_urls() -> None:
+    s = load_settings(public_url="https://shop.example.com/")
+    assert [str(n) for n in s.ingest_networks] == ["127.0.0.1/32", "::1/128"]
+    assert s.ingest_secret is None and s.stream_grace_seconds == 120
+    assert s.rtmp_ingest_url == "rtmp://shop.example.com:1935/live"
+    assert s.hls_base == "https://shop.example.com/hls"
+    s = load_settings(
+        ingest_rtmp_url="rtmp://ingest.example.com/live/",
+        hls_public_url="https://cdn.example.com/hls/",
+        ingest_allowed_networks="10.0.0.0/8, 192.0.2.1",
+    )
+    assert s.rtmp_ingest_url == "rtmp://ingest.example.com/live"
+    assert s.hls_base == "https://cdn.example.com/hls"
+    assert [str(n) for n in s.ingest_networks] == ["10.0.0.0/8", "192.0.2.1/32"]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "name"),
+    [
+        ({"ingest_allowed_networks": "not-a-net"}, "INGEST_ALLOWED_NETWORKS"),
+        ({"ingest_secret": "short"}, "INGEST_SECRET"),
+        ({"ingest_secret": "x" * 23 + "/"}, "INGEST_SECRET"),
+        ({"ingest_rtmp_url": "http://x/live"}, "INGEST_RTMP_URL"),
+        ({"hls_public_url": "ftp://x/hls"}, "HLS_PUBLIC_URL"),
+        ({"stream_grace_seconds": 0}, "STREAM_GRACE_SECONDS"),
+    ],
+)
+def test_bad_ingest_settings(overrides: dict[str, object], name: str) -> None:
+    assert error_of(**overrides).startswith(f"invalid setting {name}:")
+
+
+def test_ingest_secret_is_not_shown_in_repr() -> None:
+    secret = "i" * 30
+    assert secret not in repr(load_settings(ingest_secret=secret))

@@ -1,0 +1,305 @@
+"""Stream keys and the RTMP ingest's publish callbacks.
+
+The key is kept in the shows table (readable only through the shop's staff routes); who is
+publishing lives in Redis, shared by every app node: one record per show holding the sha256 of
+the key it published with and nginx-rtmp's client id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import time
+from typing import Any, Protocol
+
+from redis.asyncio import Redis
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from core.errors import AppError, ErrorCode, not_found
+from core.tasks import cancel
+from live.ingest import rules
+from live.shows.models import Show
+from live.shows.rules import Status
+from live.shows.schemas import ShowPatch
+
+log = logging.getLogger(__name__)
+
+# KEYS[1]: the record. ARGV: key hash, the record, ttl. Refused (0) while another publisher
+# holds the show with the current key; a record left by a rotated key is taken over.
+_CLAIM = """
+local cur = redis.call('GET', KEYS[1])
+if cur and string.sub(cur, 1, 64) == ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
+return 1
+"""
+
+# KEYS[1]: the record. ARGV: the record expected. Deleted only if it is still that one.
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
+class Refused(Exception):
+    """A callback the ingest must refuse (403). The reason never carries the key."""
+
+    def __init__(self, reason: str, show_id: int | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.show_id = show_id
+
+
+class Room(Protocol):
+    async def set_status(self, shop_id: int, show_id: int, target: Status) -> dict[str, Any]: ...
+
+    async def update_show(self, shop_id: int, show_id: int, patch: ShowPatch) -> dict[str, Any]: ...
+
+    async def set_stream(self, show_id: int, online: bool) -> None: ...
+
+
+def _record(key: str, client: str) -> str:
+    return f"{rules.key_hash(key)} {client}"
+
+
+class IngestService:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[Any],
+        redis: Redis,
+        prefix: str,
+        room: Room,
+        ingest_url: str,
+        hls_base: str,
+        grace_seconds: float,
+    ) -> None:
+        self._sessions = sessions
+        self._redis = redis
+        self._prefix = prefix
+        self._room = room
+        self._ingest_url = ingest_url
+        self._hls_base = hls_base
+        self._grace = grace_seconds
+        # Shows whose stream went offline, scored by when their grace period ends.
+        self._offline = f"{prefix}ingest:offline"
+        self._stopping = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._claim = redis.register_script(_CLAIM)
+        self._release = redis.register_script(_RELEASE)
+
+    def _key(self, show_id: int) -> str:
+        return f"{self._prefix}ingest:{show_id}"
+
+    # Staff routes.
+
+    async def _show(self, session: AsyncSession, shop_id: int, show_id: int) -> Show:
+        show = await session.get(Show, show_id, with_for_update=True)
+        if show is None or show.shop_id != shop_id:
+            raise not_found("show")
+        return show
+
+    def _credentials(self, show: Show, publishing: bool) -> dict[str, Any]:
+        return {
+            "ingest_url": self._ingest_url,
+            "stream_key": show.stream_key,
+            "stream_name": rules.public_name(show.id),
+            "playback_url": rules.playback_url(self._hls_base, show.id),
+            "publishing": publishing,
+        }
+
+    async def _publishing(self, show_id: int) -> bool:
+        return bool(await self._redis.exists(self._key(show_id)))
+
+    async def credentials(self, shop_id: int, show_id: int) -> dict[str, Any]:
+        """The show's ingest URL and stream key (made on first read)."""
+        async with self._sessions.begin() as session:
+            show = await self._show(session, shop_id, show_id)
+            if show.stream_key is None:
+                show.stream_key = new_key()
+        return self._credentials(show, await self._publishing(show_id))
+
+    async def rotate(self, shop_id: int, show_id: int) -> dict[str, Any]:
+        """A new key: the old one publishes no more, and a publisher using it is refused at its
+        next on_update (`publishing` says one was on air with the old key)."""
+        async with self._sessions.begin() as session:
+            show = await self._show(session, shop_id, show_id)
+            old = show.stream_key
+            show.stream_key = new_key()
+        current = await self._redis.get(self._key(show_id))
+        on_air = current is not None and old is not None and _hash_of(current) == _hash(old)
+        log.info("stream key rotated", extra={"show_id": show_id, "publisher_dropped": on_air})
+        return self._credentials(show, on_air)
+
+    # nginx-rtmp callbacks.
+
+    async def _by_key(self, key: str) -> Show:
+        if not rules.well_formed(key):
+            raise Refused("malformed key")
+        async with self._sessions() as session:
+            show: Show | None = await session.scalar(select(Show).where(Show.stream_key == key))
+        if show is None:
+            raise Refused("unknown key")
+        return show
+
+    async def publish(self, name: str, client: str) -> str:
+        """Authorise a publisher; the public stream name it must publish under."""
+        show = await self._by_key(name)
+        status = Status(show.status)
+        if not rules.may_publish(status):
+            raise Refused(f"show is {status.value}", show.id)
+        record = _record(name, client)
+        claimed = await self._claim(
+            keys=[self._key(show.id)],
+            args=[rules.key_hash(name), record, rules.PUBLISH_TTL_SECONDS],
+        )
+        if not int(claimed):
+            raise Refused("another publisher is on air", show.id)
+        await self._redis.zrem(self._offline, str(show.id))  # back within the grace period
+        try:
+            if status is Status.SCHEDULED and show.go_live_on_publish:
+                try:
+                    await self._room.set_status(show.shop_id, show.id, Status.LIVE)
+                except AppError as err:  # started meanwhile by the console: fine
+                    if err.code is not ErrorCode.INVALID_TRANSITION:
+                        raise
+            url = rules.playback_url(self._hls_base, show.id)
+            if show.playback_url != url:
+                await self._room.update_show(show.shop_id, show.id, ShowPatch(playback_url=url))
+            await self._room.set_stream(show.id, True)
+        except BaseException:
+            await self._release(keys=[self._key(show.id)], args=[record])
+            raise
+        log.info("stream published", extra={"show_id": show.id})
+        return rules.public_name(show.id)
+
+    async def _current(self, name: str, client: str) -> tuple[int, str]:
+        """The show a running publisher belongs to and its record; Refused when it is not the
+        one on air with the show's current key."""
+        show_id = rules.show_of_public_name(name)
+        if show_id is None:
+            # Without the redirect nginx-rtmp keeps calling back with the key itself.
+            show_id = (await self._by_key(name)).id
+        record = await self._redis.get(self._key(show_id))
+        if record is None:
+            raise Refused("not publishing", show_id)
+        record = record.decode() if isinstance(record, bytes) else str(record)
+        if record.partition(" ")[2] != client:
+            raise Refused("another publisher is on air", show_id)
+        async with self._sessions() as session:
+            show = await session.get(Show, show_id)
+        if show is None or show.stream_key is None or _hash(show.stream_key) != _hash_of(record):
+            raise Refused("stream key rotated", show_id)
+        if not rules.may_publish(Status(show.status)):
+            raise Refused(f"show is {show.status}", show_id)
+        return show_id, record
+
+    async def update(self, name: str, client: str) -> None:
+        """on_update: keep an authorised publisher on air; anything else is dropped."""
+        try:
+            show_id, _ = await self._current(name, client)
+        except Refused as refused:
+            # Dropped (key rotated, show ended): its stream is gone. A no-op unless this
+            # client is the one the record names.
+            if refused.show_id is not None:
+                await self._stream_gone(refused.show_id, client)
+            raise
+        await self._redis.expire(self._key(show_id), rules.PUBLISH_TTL_SECONDS)
+
+    async def publish_done(self, name: str, client: str) -> None:
+        show_id = rules.show_of_public_name(name)
+        if show_id is None:
+            show_id = (await self._by_key(name)).id
+        await self._stream_gone(show_id, client)
+
+    async def _stream_gone(self, show_id: int, client: str) -> None:
+        record = await self._redis.get(self._key(show_id))
+        if record is None:
+            return
+        text = record.decode() if isinstance(record, bytes) else str(record)
+        if text.partition(" ")[2] != client:
+            return  # a newer publisher holds the show
+        if int(await self._release(keys=[self._key(show_id)], args=[text])):
+            # Whether the show ends is decided when the grace period is over (the host may
+            # change end_on_stream_end meanwhile).
+            deadline = rules.grace_deadline_ms(_now_ms(), self._grace)
+            await self._redis.zadd(self._offline, {str(show_id): deadline})
+            await self._room.set_stream(show_id, False)
+            log.info("stream offline", extra={"show_id": show_id})
+
+    # The grace period: every node sweeps; ZREM decides which one handles a show.
+
+    async def sweep(self) -> list[int]:
+        """End the shows whose grace period passed (and whose host chose so); their ids."""
+        ended = []
+        due = await self._redis.zrangebyscore(self._offline, "-inf", _now_ms(), start=0, num=100)
+        for member in due:
+            show_id = int(member.decode() if isinstance(member, bytes) else str(member))
+            if not int(await self._redis.zrem(self._offline, str(show_id))):
+                continue  # another node took it
+            try:
+                if await self._end_after_grace(show_id):
+                    ended.append(show_id)
+            except Exception:
+                retry = _now_ms() + 1000
+                await self._redis.zadd(self._offline, {str(show_id): retry})
+                raise
+        return ended
+
+    async def _end_after_grace(self, show_id: int) -> bool:
+        async with self._sessions() as session:
+            show = await session.get(Show, show_id)
+        if show is None:
+            return False
+        publishing = await self._publishing(show_id)
+        if not rules.ends_after_grace(Status(show.status), show.end_on_stream_end, publishing):
+            return False
+        try:
+            await self._room.set_status(show.shop_id, show_id, Status.ENDED)
+        except AppError as err:  # ended meanwhile
+            if err.code is not ErrorCode.INVALID_TRANSITION:
+                raise
+            return False
+        log.info("show ended after its stream", extra={"show_id": show_id})
+        return True
+
+    async def _loop(self) -> None:
+        interval = rules.sweep_interval(self._grace)
+        while not self._stopping.is_set():
+            try:
+                await self.sweep()
+            except Exception:
+                log.exception("stream grace sweep failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), interval)
+
+    def start(self) -> None:
+        self._stopping = asyncio.Event()
+        self._task = asyncio.get_running_loop().create_task(self._loop(), name="ingest-grace")
+
+    async def stop(self) -> None:
+        self._stopping.set()
+        task, self._task = self._task, None
+        if task is not None:
+            try:
+                await asyncio.wait_for(asyncio.shield(task), 10)
+            except TimeoutError:
+                await cancel(task)
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def new_key() -> str:
+    return rules.KEY_PREFIX + secrets.token_urlsafe(48)[: rules.KEY_RANDOM_CHARS]
+
+
+def _hash(key: str) -> str:
+    return rules.key_hash(key)
+
+
+def _hash_of(record: str | bytes) -> str:
+    text = record.decode() if isinstance(record, bytes) else record
+    return text[:64]
