@@ -17,8 +17,6 @@ raised again by the next pass. No unit is sold twice, none is lost for good.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import time
 from collections import defaultdict
@@ -31,7 +29,7 @@ from cart.orders.service import Announcer, CheckoutService, DealGate, claim_owne
 from cart.orders.store import OrderStore
 from core.db import utcnow
 from core.errors import ErrorCode
-from core.tasks import cancel
+from core.tasks import Periodic
 
 log = logging.getLogger(__name__)
 
@@ -72,9 +70,7 @@ class Reconciler:
         self._lock = lock
         self._claim_age_ms = int(lease_seconds * 3 * 1000)
         self._pending = timedelta(minutes=pending_minutes)
-        self._interval = interval_seconds
-        self._task: asyncio.Task[None] | None = None
-        self._stopping = asyncio.Event()
+        self._periodic = Periodic("reconcile pass", interval_seconds, self._pass, log)
 
     async def run_once(self) -> dict[str, int]:
         """One pass; returns what it did (for logs and tests)."""
@@ -146,29 +142,14 @@ class Reconciler:
                     )
                     self._announce.units(show_id, [deal.product_id])
 
-    async def _loop(self) -> None:
-        # Stopped between passes, never in the middle of one (a pass is a few short
-        # transactions; cancelling inside a database call can leave its connection unusable).
-        while not self._stopping.is_set():
-            try:
-                if await self._lock():
-                    done = await self.run_once()
-                    if any(done.values()):
-                        log.info("reconciled", extra=done)
-            except Exception:
-                log.exception("reconcile pass failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), self._interval)
+    async def _pass(self) -> None:
+        if await self._lock():
+            done = await self.run_once()
+            if any(done.values()):
+                log.info("reconciled", extra=done)
 
     def start(self) -> None:
-        self._stopping = asyncio.Event()
-        self._task = asyncio.get_running_loop().create_task(self._loop(), name="reconciler")
+        self._periodic.start()
 
     async def stop(self) -> None:
-        self._stopping.set()
-        task, self._task = self._task, None
-        if task is not None:
-            try:
-                await asyncio.wait_for(asyncio.shield(task), 10)
-            except TimeoutError:
-                await cancel(task)
+        await self._periodic.stop()

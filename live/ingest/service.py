@@ -7,8 +7,6 @@ the key it published with and nginx-rtmp's client id.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import secrets
 import time
@@ -19,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.errors import AppError, ErrorCode, not_found
-from core.tasks import cancel
+from core.tasks import Periodic
 from live.ingest import rules
 from live.shows.models import Show
 from live.shows.rules import Status
@@ -84,8 +82,9 @@ class IngestService:
         self._grace = grace_seconds
         # Shows whose stream went offline, scored by when their grace period ends.
         self._offline = f"{prefix}ingest:offline"
-        self._stopping = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._periodic = Periodic(
+            "stream grace sweep", rules.sweep_interval(grace_seconds), self._sweep, log
+        )
         self._claim = redis.register_script(_CLAIM)
         self._release = redis.register_script(_RELEASE)
 
@@ -109,6 +108,11 @@ class IngestService:
             "publishing": publishing,
         }
 
+    async def _on_air(self, show_id: int) -> str | None:
+        """The show's publishing record: `<key hash> <client id>`, or None."""
+        raw = await self._redis.get(self._key(show_id))
+        return None if raw is None else str(raw)
+
     async def _publishing(self, show_id: int) -> bool:
         return bool(await self._redis.exists(self._key(show_id)))
 
@@ -127,8 +131,10 @@ class IngestService:
             show = await self._show(session, shop_id, show_id)
             old = show.stream_key
             show.stream_key = new_key()
-        current = await self._redis.get(self._key(show_id))
-        on_air = current is not None and old is not None and _hash_of(current) == _hash(old)
+        current = await self._on_air(show_id)
+        on_air = (
+            current is not None and old is not None and _hash_of(current) == rules.key_hash(old)
+        )
         log.info("stream key rotated", extra={"show_id": show_id, "publisher_dropped": on_air})
         return self._credentials(show, on_air)
 
@@ -177,19 +183,19 @@ class IngestService:
     async def _current(self, name: str, client: str) -> tuple[int, str]:
         """The show a running publisher belongs to and its record; Refused when it is not the
         one on air with the show's current key."""
-        show_id = rules.show_of_public_name(name)
-        if show_id is None:
-            # Without the redirect nginx-rtmp keeps calling back with the key itself.
-            show_id = (await self._by_key(name)).id
-        record = await self._redis.get(self._key(show_id))
+        show_id = await self._show_id(name)
+        record = await self._on_air(show_id)
         if record is None:
             raise Refused("not publishing", show_id)
-        record = record.decode() if isinstance(record, bytes) else str(record)
         if record.partition(" ")[2] != client:
             raise Refused("another publisher is on air", show_id)
         async with self._sessions() as session:
             show = await session.get(Show, show_id)
-        if show is None or show.stream_key is None or _hash(show.stream_key) != _hash_of(record):
+        if (
+            show is None
+            or show.stream_key is None
+            or rules.key_hash(show.stream_key) != _hash_of(record)
+        ):
             raise Refused("stream key rotated", show_id)
         if not rules.may_publish(Status(show.status)):
             raise Refused(f"show is {show.status}", show_id)
@@ -207,20 +213,22 @@ class IngestService:
             raise
         await self._redis.expire(self._key(show_id), rules.PUBLISH_TTL_SECONDS)
 
-    async def publish_done(self, name: str, client: str) -> None:
+    async def _show_id(self, name: str) -> int:
+        """The show a running stream's name belongs to: the public name after the redirect;
+        without it nginx-rtmp keeps calling back with the key itself."""
         show_id = rules.show_of_public_name(name)
-        if show_id is None:
-            show_id = (await self._by_key(name)).id
-        await self._stream_gone(show_id, client)
+        return show_id if show_id is not None else (await self._by_key(name)).id
+
+    async def publish_done(self, name: str, client: str) -> None:
+        await self._stream_gone(await self._show_id(name), client)
 
     async def _stream_gone(self, show_id: int, client: str) -> None:
-        record = await self._redis.get(self._key(show_id))
+        record = await self._on_air(show_id)
         if record is None:
             return
-        text = record.decode() if isinstance(record, bytes) else str(record)
-        if text.partition(" ")[2] != client:
+        if record.partition(" ")[2] != client:
             return  # a newer publisher holds the show
-        if int(await self._release(keys=[self._key(show_id)], args=[text])):
+        if int(await self._release(keys=[self._key(show_id)], args=[record])):
             # Whether the show ends is decided when the grace period is over (the host may
             # change end_on_stream_end meanwhile).
             deadline = rules.grace_deadline_ms(_now_ms(), self._grace)
@@ -235,7 +243,7 @@ class IngestService:
         ended = []
         due = await self._redis.zrangebyscore(self._offline, "-inf", _now_ms(), start=0, num=100)
         for member in due:
-            show_id = int(member.decode() if isinstance(member, bytes) else str(member))
+            show_id = int(str(member))
             if not int(await self._redis.zrem(self._offline, str(show_id))):
                 continue  # another node took it
             try:
@@ -264,28 +272,14 @@ class IngestService:
         log.info("show ended after its stream", extra={"show_id": show_id})
         return True
 
-    async def _loop(self) -> None:
-        interval = rules.sweep_interval(self._grace)
-        while not self._stopping.is_set():
-            try:
-                await self.sweep()
-            except Exception:
-                log.exception("stream grace sweep failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), interval)
+    async def _sweep(self) -> None:
+        await self.sweep()
 
     def start(self) -> None:
-        self._stopping = asyncio.Event()
-        self._task = asyncio.get_running_loop().create_task(self._loop(), name="ingest-grace")
+        self._periodic.start()
 
     async def stop(self) -> None:
-        self._stopping.set()
-        task, self._task = self._task, None
-        if task is not None:
-            try:
-                await asyncio.wait_for(asyncio.shield(task), 10)
-            except TimeoutError:
-                await cancel(task)
+        await self._periodic.stop()
 
 
 def _now_ms() -> int:
@@ -296,10 +290,6 @@ def new_key() -> str:
     return rules.KEY_PREFIX + secrets.token_urlsafe(48)[: rules.KEY_RANDOM_CHARS]
 
 
-def _hash(key: str) -> str:
-    return rules.key_hash(key)
-
-
-def _hash_of(record: str | bytes) -> str:
-    text = record.decode() if isinstance(record, bytes) else record
-    return text[:64]
+def _hash_of(record: str) -> str:
+    """The key hash a publishing record starts with."""
+    return record[:64]
