@@ -1,4 +1,5 @@
-"""Command line: `python -m server run | migrate | seed-demo | create-user`."""
+"""Command line: `python -m server run | migrate | seed-demo | create-user | ingest |
+ingest-config`."""
 
 from __future__ import annotations
 
@@ -6,7 +7,9 @@ import argparse
 import asyncio
 import getpass
 import logging
+import os
 import sys
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -166,6 +169,44 @@ def cmd_create_user(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_ingest_config(settings: Settings, args: argparse.Namespace) -> int:
+    from live.ingest.nginx import render
+    from server.media import media_config
+
+    directory = Path(args.directory) if args.directory else None
+    sys.stdout.write(render(media_config(settings, directory)))
+    return 0
+
+
+def cmd_ingest(settings: Settings, args: argparse.Namespace) -> int:
+    """Write the media server's configuration under DATA_DIR/ingest and run nginx in the
+    foreground (replacing this process, so a stop signal reaches nginx itself)."""
+    from live.ingest.nginx import RTMP_MODULE
+    from server import media
+
+    nginx = media.nginx_binary()
+    config = media.media_config(settings, Path(args.directory) if args.directory else None)
+    if nginx is None:
+        print(
+            "error: nginx with the RTMP module is needed: apt-get install -y nginx "
+            f"libnginx-mod-rtmp (looked for {RTMP_MODULE})",
+            file=sys.stderr,
+        )
+        return 1
+    path = media.write(config)
+    print(
+        f"media server: publish to {settings.rtmp_ingest_url}/<stream key>, "
+        f"HLS at {settings.hls_base}/, callbacks to {settings.callback_base}",
+        file=sys.stderr,
+    )
+    if config.module is None:
+        print(
+            f"note: {RTMP_MODULE} is missing: nginx needs the RTMP module built in", file=sys.stderr
+        )
+    sys.stderr.flush()
+    os.execv(nginx, media.command(nginx, config, path))  # noqa: S606 - our own nginx, no shell
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m server", description="liveshop server")
     parser.add_argument("--version", action="version", version=__version__)
@@ -179,12 +220,20 @@ def main(argv: list[str] | None = None) -> int:
     cu.add_argument("--shop-id", type=int)
     cu.add_argument("--role", choices=["owner", "host", "moderator"], default="host")
     cu.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    for name, text in (
+        ("ingest", "run the media server (nginx-rtmp) for encoders and HLS"),
+        ("ingest-config", "print the media server's nginx configuration"),
+    ):
+        cmd = sub.add_parser(name, help=text)
+        cmd.add_argument("--directory", help="nginx's prefix (default DATA_DIR/ingest)")
     args = parser.parse_args(argv)
     commands = {
         "run": cmd_run,
         "migrate": cmd_migrate,
         "seed-demo": cmd_seed_demo,
         "create-user": cmd_create_user,
+        "ingest": cmd_ingest,
+        "ingest-config": cmd_ingest_config,
     }
     return commands[args.command](_settings(), args)
 

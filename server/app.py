@@ -16,6 +16,7 @@ from cart.catalog.views import CatalogViews
 from cart.orders.store import OrderStore
 from core.errors import not_found
 from core.ratelimit import RateLimiter
+from live.ingest.probe import DelayProbe
 from live.ingest.service import IngestService
 from live.ingest.views import IngestViews
 from live.room.views import RoomViews
@@ -120,6 +121,12 @@ def create_app(settings: Settings) -> web.Application:
     shows = ShowService(sessions, lineups=catalog)
 
     orders = OrderStore(sessions, sqlite=engine.dialect.name == "sqlite")
+    probe = DelayProbe(
+        redis,
+        settings.redis_prefix,
+        settings.hls_read_base,
+        round(settings.deal_delay_cap_seconds * 1000),
+    )
     realtime = Realtime(
         settings,
         redis_url,
@@ -131,6 +138,7 @@ def create_app(settings: Settings) -> web.Application:
         signer,
         registry,
         deal_opener(orders),
+        probe.deal_grace_ms,
     )
     app[realtime_key] = realtime
 
@@ -155,11 +163,14 @@ def create_app(settings: Settings) -> web.Application:
         settings.rtmp_ingest_url,
         settings.hls_base,
         settings.stream_grace_seconds,
+        probe,
     )
 
     async def ingest_ctx(app: web.Application) -> AsyncIterator[None]:
         ingest.start()
+        probe.start()
         yield
+        await probe.stop()
         await ingest.stop()
 
     app[ingest_key] = ingest

@@ -18,7 +18,7 @@ from core.tasks import cancel
 from core.web import JSONCodec
 from live.room.archive import Archive
 from live.room.fanout import Coalescer, Presence
-from live.room.service import DealOpener, Limits, Products, RoomService
+from live.room.service import DealGrace, DealOpener, Limits, Products, RoomService
 from live.room.socket import RoomManager, RoomServer, RoomSocket
 from live.room.store import RoomStore
 from live.shows.service import ShowService
@@ -44,6 +44,7 @@ class Realtime:
         signer: TokenSigner,
         registry: CollectorRegistry,
         deals: DealOpener,
+        deal_grace: DealGrace,
     ) -> None:
         self.node_id = uuid.uuid4().hex[:12]
         channel = f"{settings.redis_prefix}socketio"
@@ -74,6 +75,7 @@ class Realtime:
             self.presence,
             Limits(chat=(settings.chat_rate_messages, settings.chat_rate_window_seconds)),
             deals,
+            deal_grace,
         )
         trusted = settings.trusted_networks
 

@@ -90,6 +90,15 @@ class Settings(BaseSettings):
     ingest_secret: SecretStr | None = None
     ingest_rtmp_url: str | None = None
     hls_public_url: str | None = None
+    # The media server `python -m server ingest` runs (nginx-rtmp): its ports, where it calls the
+    # app back, its HLS fragment length, and where the app reads playlists to measure the delay.
+    ingest_rtmp_port: int = Field(1935, ge=1, le=65535)
+    hls_port: int = Field(8088, ge=1, le=65535)
+    ingest_callback_url: str | None = None
+    hls_fragment_seconds: float = Field(1.0, ge=0.5, le=10)
+    hls_internal_url: str | None = None
+    # A flash deal keeps taking orders this much longer at most, for viewers behind the host.
+    deal_delay_cap_seconds: float = Field(15, ge=0, le=60)
     # How long a stream may stay offline before a show with end_on_stream_end ends.
     stream_grace_seconds: float = Field(120, ge=0.1, le=86400)
 
@@ -176,7 +185,7 @@ class Settings(BaseSettings):
             raise ValueError("use an rtmp:// or rtmps:// URL")
         return value.rstrip("/")
 
-    @field_validator("hls_public_url")
+    @field_validator("hls_public_url", "hls_internal_url", "ingest_callback_url")
     @classmethod
     def _hls_url(cls, value: str | None) -> str | None:
         if not value:
@@ -233,14 +242,35 @@ class Settings(BaseSettings):
         """Where encoders publish: INGEST_RTMP_URL, or port 1935 of the public host."""
         if self.ingest_rtmp_url:
             return self.ingest_rtmp_url
+        return f"rtmp://{self._public_host}:{self.ingest_rtmp_port}/live"
+
+    @property
+    def _public_host(self) -> str:
         host = urlsplit(self.base_url).hostname or "127.0.0.1"
-        if ":" in host:
-            host = f"[{host}]"
-        return f"rtmp://{host}:1935/live"
+        return f"[{host}]" if ":" in host else host
 
     @property
     def hls_base(self) -> str:
-        return self.hls_public_url or f"{self.base_url}/hls"
+        """Where players read HLS: HLS_PUBLIC_URL; behind PUBLIC_URL its /hls (the front proxy
+        passes it to the media server); else the local media server's own HTTP port."""
+        if self.hls_public_url:
+            return self.hls_public_url
+        if self.public_url:
+            return f"{self.base_url}/hls"
+        return f"http://{self._public_host}:{self.hls_port}/hls"
+
+    @property
+    def hls_read_base(self) -> str:
+        """Where the app itself reads playlists (to measure the stream's delay)."""
+        return self.hls_internal_url or self.hls_base
+
+    @property
+    def callback_base(self) -> str:
+        """The app as the media server reaches it."""
+        if self.ingest_callback_url:
+            return self.ingest_callback_url
+        host = "127.0.0.1" if self.host in _ANY_HOST else self.host
+        return f"http://{f'[{host}]' if ':' in host else host}:{self.port}"
 
     @property
     def origins(self) -> frozenset[str]:

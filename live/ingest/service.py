@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from core.errors import AppError, ErrorCode, not_found
 from core.tasks import Periodic
 from live.ingest import rules
+from live.ingest.probe import DelayProbe
 from live.shows.models import Show
 from live.shows.rules import Status
 from live.shows.schemas import ShowPatch
@@ -72,6 +73,7 @@ class IngestService:
         ingest_url: str,
         hls_base: str,
         grace_seconds: float,
+        probe: DelayProbe,
     ) -> None:
         self._sessions = sessions
         self._redis = redis
@@ -80,11 +82,13 @@ class IngestService:
         self._ingest_url = ingest_url
         self._hls_base = hls_base
         self._grace = grace_seconds
+        self._probe = probe
         # Shows whose stream went offline, scored by when their grace period ends.
         self._offline = f"{prefix}ingest:offline"
         self._periodic = Periodic(
             "stream grace sweep", rules.sweep_interval(grace_seconds), self._sweep, log
         )
+
         self._claim = redis.register_script(_CLAIM)
         self._release = redis.register_script(_RELEASE)
 
@@ -163,6 +167,7 @@ class IngestService:
         if not int(claimed):
             raise Refused("another publisher is on air", show.id)
         await self._redis.zrem(self._offline, str(show.id))  # back within the grace period
+        await self._probe.on_air(show.id)
         try:
             if status is Status.SCHEDULED and show.go_live_on_publish:
                 try:
@@ -233,6 +238,7 @@ class IngestService:
             # change end_on_stream_end meanwhile).
             deadline = rules.grace_deadline_ms(_now_ms(), self._grace)
             await self._redis.zadd(self._offline, {str(show_id): deadline})
+            await self._probe.off_air(show_id)
             await self._room.set_stream(show_id, False)
             log.info("stream offline", extra={"show_id": show_id})
 

@@ -31,11 +31,23 @@ class Products(Protocol):
 
 
 class DealOpener(Protocol):
-    """Records a new flash deal where stock is kept (the commerce side); returns its id."""
+    """Records a new flash deal where stock is kept (the commerce side); returns its id.
+    `ends_at_ms` is when it stops taking orders (the host's end plus any delay grace)."""
 
     async def __call__(
         self, show_id: int, product_id: int, price: int, units: int, per_buyer: int, ends_at_ms: int
     ) -> int: ...
+
+
+class DealGrace(Protocol):
+    """How much longer a deal pinned now in this show keeps taking orders after its end, for
+    viewers behind the host (a delay the server measured itself, capped)."""
+
+    async def __call__(self, show_id: int) -> int: ...
+
+
+async def no_grace(show_id: int) -> int:
+    return 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,8 +103,10 @@ class RoomService:
         presence: Presence,
         limits: Limits,
         deals: DealOpener,
+        deal_grace: DealGrace = no_grace,
     ) -> None:
         self._deals = deals
+        self._deal_grace = deal_grace
         self._store = store
         self._shows = shows
         self._products = products
@@ -322,10 +336,12 @@ class RoomService:
         if body.deal is not None:
             rules.check_deal(body.deal, product["price"], now)
             d = body.deal
+            grace = await self._deal_grace(seat.show_id)
+            closes = d.ends_at_ms + grace
             deal_id = await self._deals(
-                seat.show_id, body.product_id, d.price, d.units, d.per_buyer, d.ends_at_ms
+                seat.show_id, body.product_id, d.price, d.units, d.per_buyer, closes
             )
-            deal = {"id": deal_id, **d.model_dump()}
+            deal = {"id": deal_id, **d.model_dump(), "grace_ms": grace, "closes_at_ms": closes}
         pin = {"product": product, "deal": deal, "pinned_at_ms": now}
         event_pin = pin if deal is None else {**pin, "deal": {**deal, "units_left": deal["units"]}}
         outcome = await self._store.pin(

@@ -395,7 +395,9 @@ for _, line in ipairs(lines) do
   local pid, qty = tostring(line[1]), tonumber(line[3])
   local deal = running_deal(pid, line[2])
   if deal == nil then return {'no_deal', pid} end
-  if tonumber(deal['ends_at_ms']) <= tonumber(ARGV[2]) then return {'expired', pid} end
+  if tonumber(deal['closes_at_ms'] or deal['ends_at_ms']) <= tonumber(ARGV[2]) then
+    return {'expired', pid}
+  end
   if tonumber(redis.call('HGET', base .. 'units', pid) or '0') < qty then
     return {'sold_out', pid}
   end
@@ -873,7 +875,7 @@ class RoomStore:
         now = now_ms()
         for (pid, raw), held in zip(pins.items(), bought, strict=True):
             deal = json.loads(raw).get("deal")
-            if deal is not None and deal["ends_at_ms"] > now:
+            if deal is not None and deal.get("closes_at_ms", deal["ends_at_ms"]) > now:
                 deals[int(pid)] = {
                     **deal,
                     "units_left": int(units.get(pid, 0)),
