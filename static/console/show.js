@@ -1,4 +1,5 @@
-// One show: its header (status, go live, end, edit, delete), the live room and its panels.
+// One show: its header (status, go live, end, edit, delete), the live room and its panels
+// (the OBS stream panel for owners and hosts).
 import { api } from "./api.js";
 import { Chat } from "./chat.js";
 import { busy, byId } from "./dom.js";
@@ -12,6 +13,7 @@ import { Questions } from "./questions.js";
 import { Room } from "./room.js";
 import { token } from "./session.js";
 import { STATUS_LABEL } from "./shows.js";
+import { Stream } from "./stream.js";
 
 const ROOM_STATE = { connecting: "Connecting to the live room…", connected: "Live room connected",
   reconnecting: "Reconnecting to the live room…", refused: "Live room refused" };
@@ -48,8 +50,10 @@ export class ShowView {
     const chat = new Chat(byId("console-chat"), byId("timeout-minutes"), ctx);
     const moderation = new Moderation(ctx);
     const orders = new Orders(ctx, { onSummary: (summary) => figures.setSummary(summary) });
-    this.panels = [figures, lineup, questions, chat, moderation, orders];
+    const stream = new Stream(ctx, { hosts: this.hosts });
+    this.panels = [figures, lineup, questions, chat, moderation, orders, stream];
     this.orders = orders;
+    this.stream = stream;
     this.lineup = lineup;
     this.moderation = moderation;
 
@@ -70,6 +74,7 @@ export class ShowView {
     room.connect();
     if (this.hosts) orders.refresh();
     else orders.forbid();
+    stream.load().catch((err) => this.room === room && showError(err));
     const details = await api(`/api/shows/${show.id}`);
     if (this.room !== room) return; // another show was opened meanwhile
     lineup.setProducts(details.lineup);
@@ -128,6 +133,7 @@ export class ShowView {
     end.hidden = !this.hosts || status !== "live";
     this.section.dataset.status = status;
     this.orders?.setStatus(status);
+    this.stream?.setStatus(status);
     this.lineup?.refresh();
     this.moderation?.setOpen(status !== "ended");
     if (changed) {
@@ -144,6 +150,7 @@ export class ShowView {
     this.panels.forEach((panel) => panel.destroy?.());
     this.panels = [];
     this.orders = null;
+    this.stream = null;
     this.lineup = null;
     this.moderation = null;
     this.abort?.abort();
