@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 
-.PHONY: install run test check lint format clean
+.PHONY: install run ingest test check lint format clean
 
 install: $(STAMP) $(NODE_STAMP)
 
@@ -25,6 +25,10 @@ run: install
 	$(BIN)/python -m server migrate
 	$(BIN)/python -m server seed-demo
 	exec $(BIN)/python -m server run
+
+# The media server for OBS (nginx-rtmp, HLS under var/ingest/hls), next to `make run`.
+ingest: install
+	exec $(BIN)/python -m server ingest
 
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -36,6 +36,7 @@ from server.keys import (
     engine_key,
     ingest_key,
     limiter_key,
+    probe_key,
     realtime_key,
     redis_key,
     registry_key,
@@ -174,6 +175,7 @@ def create_app(settings: Settings) -> web.Application:
         await ingest.stop()
 
     app[ingest_key] = ingest
+    app[probe_key] = probe
     app.cleanup_ctx.append(ingest_ctx)
     ingest_secret = settings.ingest_secret
     app.router.add_routes(

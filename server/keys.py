@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from cart.orders.reconcile import Reconciler
 from core.ratelimit import RateLimiter
+from live.ingest.probe import DelayProbe
 from live.ingest.service import IngestService
 from server.embedded_redis import EmbeddedRedis
 from server.settings import Settings
@@ -23,6 +24,7 @@ embedded_redis_key: web.AppKey[EmbeddedRedis | None] = web.AppKey("embedded_redi
 limiter_key = web.AppKey("limiter", RateLimiter)
 registry_key = web.AppKey("registry", CollectorRegistry)
 ingest_key = web.AppKey("ingest", IngestService)
+probe_key = web.AppKey("delay_probe", DelayProbe)
 
 
 def _realtime_key() -> web.AppKey[Any]:

@@ -26,16 +26,19 @@ from live.shows.schemas import ShowPatch
 
 log = logging.getLogger(__name__)
 
-# KEYS[1]: the record. ARGV: key hash, the record, ttl. Refused (0) while another publisher
-# holds the show with the current key; a record left by a rotated key is taken over.
+# KEYS[1]: the record, KEYS[2]: the show by key hash. ARGV: key hash, the record, ttl, show id.
+# Refused (0) while another publisher holds the show with the current key; a record left by a
+# rotated key is taken over.
 _CLAIM = """
 local cur = redis.call('GET', KEYS[1])
 if cur and string.sub(cur, 1, 64) == ARGV[1] then return 0 end
 redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
+redis.call('SET', KEYS[2], ARGV[4], 'EX', ARGV[3])
 return 1
 """
 
-# KEYS[1]: the record. ARGV: the record expected. Deleted only if it is still that one.
+# KEYS[1]: the record. ARGV: the record expected. Deleted only if it is still that one (the
+# show-by-key-hash entry expires by itself: a late on_publish_done still finds its show).
 _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
@@ -94,6 +97,11 @@ class IngestService:
 
     def _key(self, show_id: int) -> str:
         return f"{self._prefix}ingest:{show_id}"
+
+    def _by_hash(self, key_hash: str) -> str:
+        """The show a key published to, for as long as its publisher may be on air (nginx-rtmp
+        calls on_update and on_publish_done with the key the encoder used, even once rotated)."""
+        return f"{self._prefix}ingest:key:{key_hash}"
 
     # Staff routes.
 
@@ -161,8 +169,8 @@ class IngestService:
             raise Refused(f"show is {status.value}", show.id)
         record = _record(name, client)
         claimed = await self._claim(
-            keys=[self._key(show.id)],
-            args=[rules.key_hash(name), record, rules.PUBLISH_TTL_SECONDS],
+            keys=[self._key(show.id), self._by_hash(rules.key_hash(name))],
+            args=[rules.key_hash(name), record, rules.PUBLISH_TTL_SECONDS, show.id],
         )
         if not int(claimed):
             raise Refused("another publisher is on air", show.id)
@@ -209,20 +217,29 @@ class IngestService:
     async def update(self, name: str, client: str) -> None:
         """on_update: keep an authorised publisher on air; anything else is dropped."""
         try:
-            show_id, _ = await self._current(name, client)
+            show_id, record = await self._current(name, client)
         except Refused as refused:
             # Dropped (key rotated, show ended): its stream is gone. A no-op unless this
             # client is the one the record names.
             if refused.show_id is not None:
                 await self._stream_gone(refused.show_id, client)
             raise
-        await self._redis.expire(self._key(show_id), rules.PUBLISH_TTL_SECONDS)
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.expire(self._key(show_id), rules.PUBLISH_TTL_SECONDS)
+            pipe.expire(self._by_hash(_hash_of(record)), rules.PUBLISH_TTL_SECONDS)
+            await pipe.execute()
 
     async def _show_id(self, name: str) -> int:
-        """The show a running stream's name belongs to: the public name after the redirect;
-        without it nginx-rtmp keeps calling back with the key itself."""
+        """The show a running stream belongs to. nginx-rtmp calls on_update and on_publish_done
+        with the name the encoder published under, the key (perhaps rotated since): the show it
+        published to is looked up by the key's hash; a public name is taken as it is."""
         show_id = rules.show_of_public_name(name)
-        return show_id if show_id is not None else (await self._by_key(name)).id
+        if show_id is not None:
+            return show_id
+        if not rules.well_formed(name):
+            raise Refused("malformed key")
+        found = await self._redis.get(self._by_hash(rules.key_hash(name)))
+        return int(str(found)) if found is not None else (await self._by_key(name)).id
 
     async def publish_done(self, name: str, client: str) -> None:
         await self._stream_gone(await self._show_id(name), client)

@@ -86,6 +86,8 @@ class IngestViews:
             form = await request.post()
             name = str(form.get("name", ""))
             client = str(form.get("clientid", ""))
+            if call != "publish" and rules.from_relay(str(form.get("addr", ""))):
+                return web.Response(status=204)
             try:
                 if call == "publish":
                     public = await self.ingest.publish(name, client)

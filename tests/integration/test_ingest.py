@@ -14,7 +14,7 @@ from aiohttp.test_utils import TestClient
 from live.ingest import rules
 from tests.conftest import ClientFactory
 from tests.helpers import add_member, bearer, error_of
-from tests.room import Room
+from tests.room import Room, until
 
 
 @pytest.fixture
@@ -172,6 +172,23 @@ async def test_a_rotated_key_stops_working_and_drops_its_publisher(
     assert old not in caplog.text and new not in caplog.text
 
 
+async def test_callbacks_under_a_rotated_key_find_their_show(room: Room) -> None:
+    """nginx-rtmp's on_update and on_publish_done carry the key the encoder used."""
+    viewer = await room.joined()
+    old = (await stream_key(room))["stream_key"]
+    assert (await callback(room.client, "publish", old)).status == 302
+    assert (await callback(room.client, "update_publish", old)).status == 204
+    resp = await room.client.post(_stream(room) + "/rotate", headers=bearer(room.owner))
+    assert (await resp.json())["publishing"] is True
+    resp = await callback(room.client, "update_publish", old)
+    assert (await error_of(resp, 403))["message"] == "stream key rotated"
+    await until(lambda: len(viewer.events("stream")) == 2, what="stream offline")
+    assert [e["online"] for e in viewer.events("stream")] == [True, False]
+    assert (await stream_key(room))["publishing"] is False
+    # Its publish_done then finds nothing to do.
+    assert (await callback(room.client, "done", old)).status == 204
+
+
 async def test_the_new_key_takes_over_before_the_old_publisher_is_dropped(room: Room) -> None:
     old = (await stream_key(room))["stream_key"]
     assert (await callback(room.client, "publish", old, clientid="1")).status == 302
@@ -187,6 +204,22 @@ async def test_the_new_key_takes_over_before_the_old_publisher_is_dropped(room: 
     assert (
         await callback(room.client, "update_publish", f"show-{room.show_id}", "2")
     ).status == 204
+
+
+async def test_the_media_servers_own_push_is_not_a_publisher(room: Room) -> None:
+    """nginx-rtmp reports its push to the HLS application with the push target as the address:
+    those callbacks neither renew nor drop the encoder's claim."""
+    key = (await stream_key(room))["stream_key"]
+    viewer = await room.joined()
+    assert (await callback(room.client, "publish", key)).status == 302
+    relay = {**form("update_publish", f"show-{room.show_id}", "9"), "addr": "127.0.0.1:1935/hls"}
+    for path in ("update", "publish_done"):
+        resp = await room.client.post(f"/api/ingest/{path}", data=relay, allow_redirects=False)
+        assert resp.status == 204
+    assert (await stream_key(room))["publishing"] is True
+    assert (await callback(room.client, "update_publish", f"show-{room.show_id}")).status == 204
+    await viewer.wait_event("stream")
+    assert [e["online"] for e in viewer.events("stream")] == [True]
 
 
 async def test_one_publisher_per_show(room: Room) -> None:
