@@ -63,13 +63,15 @@ class Node:
         self.proc.wait()
 
 
-def nginx_config(directory: Path, listen: int, upstreams: list[int]) -> Path:
-    """deploy/nginx.conf with its upstreams and port pointed at this test's processes."""
+def nginx_config(directory: Path, listen: int, internal: int, upstreams: list[int]) -> Path:
+    """deploy/nginx.conf with its upstreams and ports pointed at this test's processes."""
     site = (ROOT / "deploy" / "nginx.conf").read_text()
     replacements = {
         "server app1:8080": f"server 127.0.0.1:{upstreams[0]}",
         "server app2:8080": f"server 127.0.0.1:{upstreams[1]}",
         "listen 80;": f"listen 127.0.0.1:{listen};",
+        "listen 8081;": f"listen 127.0.0.1:{internal};",
+        "allow 10.0.0.0/8;": "allow 127.0.0.1;",
     }
     for old, new in replacements.items():
         assert old in site, f"deploy/nginx.conf no longer has {old!r}"
@@ -99,9 +101,10 @@ def start_nginx(directory: Path, conf: Path) -> subprocess.Popen[bytes]:
 
 
 class Cluster:
-    def __init__(self, nodes: list[Node], front: str) -> None:
+    def __init__(self, nodes: list[Node], front: str, internal: str) -> None:
         self.nodes = nodes
         self.front = front
+        self.internal = internal  # the media server's way in
 
 
 @pytest.fixture
@@ -140,11 +143,12 @@ async def cluster(backend: b.Backend, database_url: str, tmp_path: Path) -> Asyn
         front_port = free_port()
         ngx_dir = tmp_path / "nginx"
         ngx_dir.mkdir()
-        conf = nginx_config(ngx_dir, front_port, [int(n.port) for n in nodes])
+        internal_port = free_port()
+        conf = nginx_config(ngx_dir, front_port, internal_port, [int(n.port) for n in nodes])
         processes.append(start_nginx(ngx_dir, conf))
         front = f"http://127.0.0.1:{front_port}"
         await asyncio.to_thread(wait_http, front + "/healthz")
-        yield Cluster(nodes, front)
+        yield Cluster(nodes, front, f"http://127.0.0.1:{internal_port}")
     finally:
         for proc in processes:
             proc.send_signal(signal.SIGQUIT)  # nginx: graceful stop
@@ -192,6 +196,21 @@ async def test_pins_chat_and_counts_cross_nodes(cluster: Cluster, room: Room) ->
     await until(lambda: len(viewer.events("pin")) == 2)
     shared = set(viewer.seqs()) & set(host.seqs())
     assert sorted(shared) == [s for s in viewer.seqs() if s in shared]
+
+
+async def test_ingest_callbacks_only_through_the_internal_listener(
+    cluster: Cluster, room: Room
+) -> None:
+    form = {"call": "publish", "name": "sk_" + "A" * 32, "clientid": "1", "addr": "192.0.2.1"}
+    async with aiohttp.ClientSession() as http:
+        async with http.post(cluster.front + "/api/ingest/publish", data=form) as resp:
+            assert resp.status == 404  # stopped at nginx
+        async with http.post(cluster.internal + "/api/ingest/publish", data=form) as resp:
+            # Reached an app node, which refused the unknown key (JSON, not nginx's page).
+            assert resp.status == 403
+            assert (await resp.json())["error"]["message"] == "unknown key"
+        async with http.get(cluster.internal + "/healthz") as resp:
+            assert resp.status == 404  # nothing else is served there
 
 
 async def test_a_ban_on_one_node_disconnects_the_viewer_on_the_other(
