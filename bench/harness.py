@@ -453,8 +453,8 @@ async def make_shows(url: str, shows: int, products: int = 3, stock: int = 1000)
         return made
 
 
-async def pin_deal(url: str, show: Show, product_id: int, deal: dict[str, int]) -> None:
-    """The host pins a product with a flash deal, from the console's socket."""
+async def pin_deal(url: str, show: Show, product_id: int, deal: dict[str, int]) -> dict[str, Any]:
+    """The host pins a product with a flash deal, from the console's socket; the pin."""
     async with aiohttp.ClientSession() as session:
         host = await clients.connect(session, url, show.owner_token)
         try:
@@ -464,6 +464,7 @@ async def pin_deal(url: str, show: Show, product_id: int, deal: dict[str, int]) 
             reader.cancel()
             if not answer.get("ok"):
                 raise RuntimeError(f"pin refused: {answer}")
+            return dict(answer["pin"])
         finally:
             await host.ws.close()
 

@@ -15,6 +15,7 @@ import psutil
 
 from bench import harness, room, sale
 from bench.figures import median_of, percentile
+from bench.glass import glass
 from bench.harness import Workers, progress
 
 
@@ -118,4 +119,5 @@ SCENARIOS = {
     "join": join_medians,
     "many-shows": many_shows,
     "chat-capacity": chat_capacity,
+    "glass": glass,
 }
