@@ -26,6 +26,7 @@ from typing import Any
 import aiohttp
 
 from bench.harness import free_port, make_show, pin_deal, progress, system, wait_port
+from live.ingest import delay
 from live.ingest.nginx import RTMP_MODULE, MediaConfig, render
 
 WIDTH, HEIGHT, FPS = 320, 240, 25
@@ -197,6 +198,9 @@ async def _run(quick: bool, workdir: Path) -> dict[str, Any]:
             progress("glass: streaming; waiting for the player")
             delays, errors = await _measure(url, show.show_id, 15 if quick else 60)
             grace = await _deal_grace(url, show)
+            async with aiohttp.ClientSession() as s:
+                hls = f"http://127.0.0.1:{http}/hls/show-{show.show_id}.m3u8"
+                playlist = delay.parse(await (await s.get(hls)).text())
         finally:
             if camera is not None:
                 camera.stop()
@@ -215,6 +219,10 @@ async def _run(quick: bool, workdir: Path) -> dict[str, Any]:
         if errors
         else None,
         "server_deal_grace_ms": grace,
+        "playlist_target_ms": playlist.target_ms if playlist else None,
+        "fragment_ms_median": int(statistics.median(d for _, d in playlist.fragments))
+        if playlist
+        else None,
     }
 
 
