@@ -1,5 +1,6 @@
 // The viewer's player: loads the show, finds out who is watching, connects to the live room
-// and hands every snapshot and frame event to the component that shows it.
+// and hands every snapshot and frame event to the component that shows it. Pin, unpin, units
+// and sold_out wait until the viewer's video reaches the moment they happened (sync.js).
 import { api } from "./api.js";
 import { createCart } from "./cart.js";
 import { createChat } from "./chat.js";
@@ -14,13 +15,21 @@ import { createPins } from "./pins.js";
 import { createQA } from "./qa.js";
 import { Room } from "./room.js";
 import { createStore } from "./store.js";
+import { Delayed, DelayEstimate } from "./sync.js";
 import { setupTabs } from "./tabs.js";
 import { createStage } from "./video.js";
 
 const showId = Number(location.pathname.split("/").filter(Boolean).pop());
+const SYNC_EVERY_MS = 250;
+const IN_VIDEO_TIME = new Set(["pin", "unpin", "units", "sold_out"]);
 let room = null;
 
 const now = () => (room ? room.now() : Date.now());
+// How far this viewer's video is behind the host, and the events waiting for it.
+const delay = new DelayEstimate();
+const held = new Delayed();
+const delayMs = () => delay.value ?? 0;
+const videoNow = () => now() - delayMs(); // the host's clock as the video shows it
 const emit = (name, payload, timeoutMs) =>
   room
     ? room.emit(name, payload, timeoutMs)
@@ -59,12 +68,29 @@ async function main() {
     mutedUntil: 0,
     slowMode: 0,
   });
-  const stage = createStage(show);
+  const app = $("app");
+  const showDelay = () => {
+    const value = String(delayMs());
+    if (app.dataset.streamDelayMs !== value) app.dataset.streamDelayMs = value;
+  };
+  // The stream went away: no estimate, and nothing is held for a video that is not there.
+  const stage = createStage(show, {
+    onDetach: () => {
+      delay.reset();
+      held.flush();
+      showDelay();
+    },
+  });
+  showDelay();
   let lock = () => {}; // set once the composers exist
   const notice = createNotice({ store, now, onLock: (locked) => lock(locked) });
   const cart = createCart({ currency, emit, isLive: () => store.state.status === "live" });
   createCheckout({ cart, emit, currency });
-  const pins = createPins({ currency, now, onBuy: (variantId, from) => cart.add(variantId, from) });
+  const pins = createPins({
+    currency,
+    now: videoNow, // deal countdowns on the video's clock
+    onBuy: (variantId, from) => cart.add(variantId, from),
+  });
   const chat = createChat({ emit, notice, you: () => store.state.you });
   const qa = createQA({ emit, notice, productTitle: (id) => pins.title(id) });
   const hearts = createHearts({ emit, notice });
@@ -85,6 +111,7 @@ async function main() {
       cart.render();
       if (state.status === "ended") {
         room?.close(); // the room sends nothing more
+        held.flush();
         pins.snapshot([]); // nothing is on offer any more
       }
     }
@@ -98,6 +125,7 @@ async function main() {
   const mine = (subject) => subject && subject === store.state.you?.subject;
 
   function onSnapshot(snap) {
+    held.clear(); // the snapshot is newer than anything still waiting
     store.set({
       status: snap.status,
       you: snap.you ?? null,
@@ -115,7 +143,18 @@ async function main() {
     else cart.refresh();
   }
 
-  function onEvent(ev) {
+  function onEvent(ev, frame) {
+    if (IN_VIDEO_TIME.has(ev.type)) {
+      held.push(frame?.t, () => apply(ev));
+      // No estimate: at once (nothing else is held then, the queue empties when it resets).
+      if (delay.value === null) held.flush();
+      else held.release(now(), delayMs());
+      return;
+    }
+    apply(ev);
+  }
+
+  function apply(ev) {
     switch (ev.type) {
       case "chat": return chat.add(ev.message);
       case "chat.deleted": return chat.remove(ev.id);
@@ -158,6 +197,12 @@ async function main() {
     room.start();
   }
 
+  setInterval(() => {
+    const hostTime = stage.hostTimeMs();
+    if (hostTime !== null) delay.add(now() - hostTime);
+    held.release(now(), delayMs());
+    showDelay();
+  }, SYNC_EVERY_MS);
   setInterval(() => {
     pins.tick();
     notice.tick();

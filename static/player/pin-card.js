@@ -1,5 +1,8 @@
-// One pinned product: image, title, price, the flash deal (price, countdown on server time,
-// units left, sold out), a variant picker and the Buy button.
+// One pinned product: image, title, price, the flash deal (price, countdown, units left, sold
+// out), a variant picker and the Buy button. `now` is the viewer's delayed clock (the server's
+// clock minus how far the video is behind, see sync.js), so the countdown to the host's
+// deal.ends_at_ms ends when this viewer's video reaches the host's deadline; the server keeps
+// taking orders until deal.closes_at_ms (ends_at_ms + grace_ms).
 import { el, srOnly } from "./dom.js";
 import { countdown, money } from "./format.js";
 import { t } from "./i18n.js";
@@ -16,7 +19,7 @@ function place(parent, nodes) {
   parent.replaceChildren(...nodes);
 }
 
-/** onBuy(variantId, button) answers the cart.add ack. */
+/** now(): the delayed clock (Unix ms); onBuy(variantId, button) answers the cart.add ack. */
 export function createCard(pin, { currency, now, onBuy }) {
   const product = pin.product;
   const variants = product.variants ?? [];

@@ -1,12 +1,15 @@
-// The stage: the video (HLS through hls.js, or natively where the browser plays HLS), the
-// status badge (scheduled / live / ended), the viewer count and the message over the video.
+// The stage: the video (HLS through hls.js wherever it runs, natively otherwise), the status
+// badge (scheduled / live / ended), the viewer count, the message over the video, and the host
+// time of the frame on screen (how far behind the host this viewer is; see sync.js).
 import { $ } from "./dom.js";
 import { dateTime, number } from "./format.js";
 import { t } from "./i18n.js";
+import { fragmentStartMs } from "./sync.js";
 
 const HLS_TYPE = "application/vnd.apple.mpegurl";
 
-export function createStage(show) {
+/** onDetach(): the stream went away (ended, no playback URL, failed). */
+export function createStage(show, { onDetach = () => {} } = {}) {
   const video = $("video");
   const badge = $("status");
   const viewersPill = $("viewers-pill");
@@ -18,6 +21,7 @@ export function createStage(show) {
   let status = null;
   let url = null;
   let hls = null;
+  let playing = null; // the fragment on screen: { startMs (from its name) | null, start (s) }
 
   function showMessage(head, more = "") {
     headline.textContent = head;
@@ -55,33 +59,43 @@ export function createStage(show) {
   function detach() {
     hls?.destroy();
     hls = null;
+    playing = null;
     if (video.hasAttribute("src")) {
       video.removeAttribute("src");
       video.load();
     }
+    onDetach();
+  }
+
+  function playNatively(src) {
+    video.src = src;
+    video.play().catch(() => {}); // muted autoplay; the controls are there if refused
   }
 
   async function attach(src) {
     detach();
-    if (video.canPlayType(HLS_TYPE)) {
-      video.src = src;
-      video.play().catch(() => {}); // muted autoplay; the controls are there if refused
-      return;
-    }
-    let Hls;
+    let Hls = null;
     try {
       ({ default: Hls } = await import("/static/vendor/hls.mjs"));
     } catch (err) {
-      console.warn("hls.js did not load", err);
-      return;
+      if (!video.canPlayType(HLS_TYPE)) console.warn("hls.js did not load", err);
     }
     if (src !== url || status === "ended") return; // changed while loading
-    if (!Hls.isSupported()) {
-      video.src = src; // let the browser try
+    // hls.js wherever it runs (MSE or ManagedMediaSource): it tells which fragment is on
+    // screen, hence the sync of pins with the video. The browser's own HLS otherwise.
+    if (!Hls?.isSupported()) {
+      playNatively(src); // plays HLS natively, or let the browser try
       return;
     }
+    // hls.js's default live sync (3 target durations behind the edge) is what the server
+    // assumes a viewer plays at; keep it.
     const player = new Hls({ lowLatencyMode: true });
     hls = player;
+    player.on(Hls.Events.FRAG_CHANGED, (_event, data) => {
+      if (hls !== player) return;
+      const frag = data.frag;
+      playing = { startMs: fragmentStartMs(frag.url || frag.relurl), start: frag.start };
+    });
     let mediaRetries = 0;
     player.on(Hls.Events.ERROR, (_event, data) => {
       if (!data.fatal || hls !== player) return;
@@ -109,5 +123,23 @@ export function createStage(show) {
     else if (status !== "ended") attach(url);
   }
 
-  return { setStatus, setViewers, setPlayback };
+  /**
+   * The host-side Unix ms of the frame on screen, or null: not playing (paused, stalled, no
+   * stream) or the stream carries no time (no time in fragment names, no PROGRAM-DATE-TIME).
+   */
+  function hostTimeMs() {
+    if (!url || video.paused || video.ended || video.readyState < 2) return null;
+    if (hls) {
+      if (playing?.startMs != null && Number.isFinite(playing.start)) {
+        return playing.startMs + (video.currentTime - playing.start) * 1000;
+      }
+      const date = hls.playingDate; // EXT-X-PROGRAM-DATE-TIME
+      return date && Number.isFinite(date.getTime()) ? date.getTime() : null;
+    }
+    // Native HLS (Safari) with EXT-X-PROGRAM-DATE-TIME: the date of media time 0.
+    const start = video.getStartDate?.().getTime();
+    return Number.isFinite(start) && start > 0 ? start + video.currentTime * 1000 : null;
+  }
+
+  return { setStatus, setViewers, setPlayback, hostTimeMs };
 }
