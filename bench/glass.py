@@ -149,13 +149,17 @@ def _start_media(workdir: Path, app_url: str, rtmp: int, http: int) -> subproces
     return proc
 
 
-async def _measure(url: str, show_id: int, seconds: float) -> tuple[list[int], list[int]]:
+Series = list[tuple[float, int, int | None]]  # seconds in, glass to glass, the player's estimate
+
+
+async def _measure(url: str, show_id: int, seconds: float) -> tuple[list[int], list[int], Series]:
     from playwright.async_api import async_playwright
 
     from tests.browser.conftest import CHROMIUM_ARGS, chromium_path
 
     delays: list[int] = []
     errors: list[int] = []
+    series: Series = []
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
         try:
@@ -168,17 +172,19 @@ async def _measure(url: str, show_id: int, seconds: float) -> tuple[list[int], l
                 "() => document.querySelector('[data-testid=video]').currentTime > 3",
                 timeout=60_000,
             )
-            end = time.monotonic() + seconds
-            while time.monotonic() < end:
+            start = time.monotonic()
+            while (elapsed := time.monotonic() - start) < seconds:
                 reading = await page.evaluate(_READ)
                 if reading and 0 < reading["delay"] < 60_000:
                     delays.append(int(reading["delay"]))
-                    if reading["estimate"]:
-                        errors.append(int(reading["estimate"]) - int(reading["delay"]))
+                    estimate = int(reading["estimate"]) if reading["estimate"] else None
+                    if estimate is not None:
+                        errors.append(estimate - int(reading["delay"]))
+                    series.append((round(elapsed, 1), int(reading["delay"]), estimate))
                 await asyncio.sleep(0.2)
         finally:
             await browser.close()
-    return delays, errors
+    return delays, errors, series
 
 
 async def _run(quick: bool, workdir: Path) -> dict[str, Any]:
@@ -196,7 +202,7 @@ async def _run(quick: bool, workdir: Path) -> dict[str, Any]:
                 key = (await (await s.get(path, headers=auth)).json())["stream_key"]
             camera = Camera(f"rtmp://127.0.0.1:{rtmp}/live/{key}", workdir / "ffmpeg.log")
             progress("glass: streaming; waiting for the player")
-            delays, errors = await _measure(url, show.show_id, 15 if quick else 60)
+            delays, errors, series = await _measure(url, show.show_id, 15 if quick else 60)
             grace = await _deal_grace(url, show)
             async with aiohttp.ClientSession() as s:
                 hls = f"http://127.0.0.1:{http}/hls/show-{show.show_id}.m3u8"
@@ -223,6 +229,7 @@ async def _run(quick: bool, workdir: Path) -> dict[str, Any]:
         "fragment_ms_median": int(statistics.median(d for _, d in playlist.fragments))
         if playlist
         else None,
+        "series": series[:: max(1, len(series) // 120)],
     }
 
 

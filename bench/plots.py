@@ -4,7 +4,9 @@
 - bench-latency.png: latency distributions (fanout: ours, raw, peer; scaleout; many-shows);
 - bench-cpu.png: CPU per delivered message and per delivered frame, ours beside raw and peer;
 - bench-capacity.png: p99 latency against the chat rate for each system, capacities marked;
-- bench-throughput.png: flash-sale orders/s against concurrency, ours beside `sql`.
+- bench-throughput.png: flash-sale orders/s against concurrency, ours beside `sql`;
+- bench-glass.png: glass-to-glass delay over a run beside the player's own estimate and the
+  deal grace the server measured.
 """
 
 from __future__ import annotations
@@ -150,6 +152,33 @@ def throughput(results: dict[str, dict[str, Any]], out: Path) -> Path | None:
     return _save(fig, out / "bench-throughput.png")
 
 
+def glass(results: dict[str, dict[str, Any]], out: Path) -> Path | None:
+    r = results.get("glass")
+    series = (r or {}).get("series") or []
+    if not r or not series:
+        return None
+    fig, ax = plt.subplots(figsize=(7, 4))
+    ax.plot([t for t, _, _ in series], [g / 1000 for _, g, _ in series], label="glass to glass")
+    estimates = [(t, e) for t, _, e in series if e is not None]
+    ax.plot(
+        [t for t, _ in estimates],
+        [e / 1000 for _, e in estimates],
+        linestyle="--",
+        label="the player's estimate",
+    )
+    if r.get("server_deal_grace_ms") is not None:
+        ax.axhline(
+            r["server_deal_grace_ms"] / 1000, color="grey", linestyle=":", label="server deal grace"
+        )
+    ax.set_ylim(bottom=0)
+    ax.set_xlabel("seconds into the measurement")
+    ax.set_ylabel("delay behind the camera (s)")
+    ax.set_title("OBS-like encoder → nginx-rtmp → HLS → player (one machine)")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8)
+    return _save(fig, out / "bench-glass.png")
+
+
 def _save(fig: Any, path: Path) -> Path:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -164,7 +193,7 @@ def main(argv: list[str]) -> int:
     results = load(Path(argv[0]))
     out = Path(argv[1])
     out.mkdir(parents=True, exist_ok=True)
-    for plot in (latency, cpu, capacity, throughput):
+    for plot in (latency, cpu, capacity, throughput, glass):
         written = plot(results, out)
         if written is not None:
             print(written)
