@@ -59,6 +59,17 @@ _READ = """
 """ % {"cols": COLS, "rows": ROWS, "bits": BITS}  # noqa: UP031 - JS braces stay literal
 
 
+_STATE = """
+() => {
+  const v = document.querySelector('[data-testid=video]');
+  return { src: v.currentSrc, time: v.currentTime, ready: v.readyState, paused: v.paused,
+           network: v.networkState, error: v.error && v.error.message,
+           buffered: Array.from({ length: v.buffered.length },
+                                (_, i) => [v.buffered.start(i), v.buffered.end(i)]) };
+}
+"""
+
+
 def frame(stamp: int) -> bytes:
     """One yuv420p frame showing `stamp` (24 bits, least significant bit top left)."""
     dark, light = bytes([16]) * BLOCK_W, bytes([235]) * BLOCK_W
@@ -153,6 +164,7 @@ Series = list[tuple[float, int, int | None]]  # seconds in, glass to glass, the 
 
 
 async def _measure(url: str, show_id: int, seconds: float) -> tuple[list[int], list[int], Series]:
+    from playwright.async_api import Error as PlaywrightError
     from playwright.async_api import async_playwright
 
     from tests.browser.conftest import CHROMIUM_ARGS, chromium_path
@@ -165,13 +177,21 @@ async def _measure(url: str, show_id: int, seconds: float) -> tuple[list[int], l
         try:
             context = await browser.new_context(viewport={"width": 390, "height": 844})
             page = await context.new_page()
+            console: list[str] = []
+            page.on("console", lambda msg: console.append(f"{msg.type}: {msg.text}"))
             await page.goto(f"{url}/watch/{show_id}")
             await page.get_by_test_id("name-input").fill("Glass")
             await page.get_by_test_id("name-submit").click()
-            await page.wait_for_function(
-                "() => document.querySelector('[data-testid=video]').currentTime > 3",
-                timeout=60_000,
-            )
+            try:
+                await page.wait_for_function(
+                    "() => document.querySelector('[data-testid=video]').currentTime > 3",
+                    timeout=60_000,
+                )
+            except PlaywrightError:
+                state = await page.evaluate(_STATE)
+                raise RuntimeError(
+                    f"the player did not play: {state}; console: {console}"
+                ) from None
             start = time.monotonic()
             while (elapsed := time.monotonic() - start) < seconds:
                 reading = await page.evaluate(_READ)

@@ -72,7 +72,7 @@ export function createStage(show, { onDetach = () => {} } = {}) {
     video.play().catch(() => {}); // muted autoplay; the controls are there if refused
   }
 
-  async function attach(src) {
+  async function attach(src, retries = 0) {
     detach();
     let Hls = null;
     try {
@@ -100,7 +100,12 @@ export function createStage(show, { onDetach = () => {} } = {}) {
     player.on(Hls.Events.ERROR, (_event, data) => {
       if (!data.fatal || hls !== player) return;
       if (data.type === Hls.ErrorTypes.NETWORK_ERROR) {
-        setTimeout(() => hls === player && player.startLoad(), 3000);
+        // No playlist yet (a stream that just started writes its first one a second or two
+        // after going live; hls.js does not retry a 404): load it again, a little later each
+        // time. Otherwise the stream was playing: resume loading.
+        const waiting = !player.levels?.length;
+        const retry = waiting ? () => attach(src, retries + 1) : () => player.startLoad();
+        setTimeout(() => hls === player && retry(), waiting ? Math.min(1000 * 2 ** retries, 8000) : 3000);
       } else if (data.type === Hls.ErrorTypes.MEDIA_ERROR && mediaRetries++ < 3) {
         player.recoverMediaError();
       } else {
