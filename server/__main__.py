@@ -174,7 +174,11 @@ def cmd_ingest_config(settings: Settings, args: argparse.Namespace) -> int:
     from server.media import media_config
 
     directory = Path(args.directory) if args.directory else None
-    sys.stdout.write(render(media_config(settings, directory)))
+    text = render(media_config(settings, directory))
+    secret = settings.ingest_secret
+    if secret is not None and not args.show_secret:
+        text = text.replace(secret.get_secret_value(), "<INGEST_SECRET>")
+    sys.stdout.write(text)
     return 0
 
 
@@ -226,6 +230,10 @@ def main(argv: list[str] | None = None) -> int:
     ):
         cmd = sub.add_parser(name, help=text)
         cmd.add_argument("--directory", help="nginx's prefix (default DATA_DIR/ingest)")
+        if name == "ingest-config":
+            cmd.add_argument(
+                "--show-secret", action="store_true", help="print INGEST_SECRET, not a mask"
+            )
     args = parser.parse_args(argv)
     commands = {
         "run": cmd_run,

@@ -37,8 +37,11 @@ def write(config: MediaConfig) -> Path:
     for sub in ("hls", "temp"):
         (config.directory / sub).mkdir(parents=True, exist_ok=True)
     path = config.directory / "nginx.conf"
-    path.write_text(render(config))
-    path.chmod(0o600)  # it holds INGEST_SECRET when one is set
+    # Readable by its owner only from the start: it holds INGEST_SECRET when one is set.
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(render(config))
+    path.chmod(0o600)  # an older file keeps its mode through O_TRUNC
     return path
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 # Debian's libnginx-mod-rtmp (also in the docker-compose media image).
 RTMP_MODULE = Path("/usr/lib/nginx/modules/ngx_rtmp_module.so")
-CALLS = ("publish", "update", "publish_done")
+CALLS = ("publish", "update", "publish_done", "push")
 
 
 @dataclass(frozen=True)
@@ -76,6 +76,7 @@ def render(config: MediaConfig) -> str:
         "events { worker_connections 1024; }",
         "",
         "rtmp {",
+        "  access_log off;  # its default format logs the stream name: the key",
         "  server {",
         f"    listen {config.rtmp_listen};",
         "    chunk_size 4096;",
@@ -94,12 +95,15 @@ def render(config: MediaConfig) -> str:
         f"      on_publish_done {config.callback_url('publish_done')};",
         f"      push rtmp://{config.push_address}/hls;",
         "    }",
-        "    # Only the push above publishes here: a stream arrives under its public name.",
+        "    # Only the push above publishes here: a stream arrives under its public name, and",
+        "    # the app allows it only while an authorised encoder is on air for that show.",
         "    application hls {",
         "      live on;",
         "      record off;",
         "      allow publish 127.0.0.1;",
         "      deny publish all;",
+        "      notify_method post;",
+        f"      on_publish {config.callback_url('push')};",
         "      deny play all;",
         "      hls on;",
         f"      hls_path {config.hls_path};",

@@ -27,7 +27,9 @@ class DelayProbe:
         self._prefix = prefix
         self._hls = hls_base.rstrip("/")
         self._cap_ms = cap_ms
-        self._on_air = f"{prefix}ingest:online"
+        # Shows on air, scored by when that was last confirmed (publish, on_update): a show whose
+        # media server died without on_publish_done drops out after rules.PUBLISH_TTL_SECONDS.
+        self._on_air = f"{prefix}ingest:on-air"
         self._periodic = Periodic("stream delay probe", interval, self._step, log)
         self._http: aiohttp.ClientSession | None = None
 
@@ -35,17 +37,19 @@ class DelayProbe:
         return f"{self._prefix}ingest:delay:{show_id}"
 
     async def on_air(self, show_id: int) -> None:
-        await self._redis.sadd(self._on_air, str(show_id))
+        await self._redis.zadd(self._on_air, {str(show_id): time.time()})
 
     async def off_air(self, show_id: int) -> None:
         async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.srem(self._on_air, str(show_id))
+            pipe.zrem(self._on_air, str(show_id))
             pipe.delete(self._samples(show_id))
             await pipe.execute()
 
     async def read_all(self) -> dict[int, int]:
         """One reading per show on air whose playlist could be read: {show id: delay ms}."""
-        shows = [int(str(m)) for m in await self._redis.smembers(self._on_air)]
+        stale = time.time() - rules.PUBLISH_TTL_SECONDS
+        await self._redis.zremrangebyscore(self._on_air, "-inf", stale)
+        shows = [int(str(m)) for m in await self._redis.zrange(self._on_air, 0, -1)]
         readings = await asyncio.gather(*(self._read(show_id) for show_id in shows))
         found = {s: r for s, r in zip(shows, readings, strict=True) if r is not None}
         if found:

@@ -63,11 +63,14 @@ def peer_allowed(
     return any(ip in net for net in networks)
 
 
+_RELAY = re.compile(r"^127\.0\.0\.1:[0-9]{1,5}/hls$")
+
+
 def from_relay(addr: str) -> bool:
     """Whether a callback is about the media server's own push to its HLS application (nginx-rtmp
     sends relays' on_update with the relay's target, `127.0.0.1:1935/hls`, as the address; an
     encoder's address is a bare IP). Not a publisher: nothing to check or renew."""
-    return "/" in addr
+    return _RELAY.fullmatch(addr) is not None
 
 
 def grace_deadline_ms(now_ms: int, grace_seconds: float) -> int:

@@ -189,9 +189,20 @@ class IngestService:
             await self._room.set_stream(show.id, True)
         except BaseException:
             await self._release(keys=[self._key(show.id)], args=[record])
+            await self._probe.off_air(show.id)
             raise
         log.info("stream published", extra={"show_id": show.id})
         return rules.public_name(show.id)
+
+    async def push(self, name: str) -> None:
+        """The media server's push into its HLS application: only under a public name, and only
+        while an authorised encoder is on air for that show (a local process publishing there
+        directly is refused)."""
+        show_id = rules.show_of_public_name(name)
+        if show_id is None:
+            raise Refused("not a public stream name")
+        if await self._on_air(show_id) is None:
+            raise Refused("no encoder on air", show_id)
 
     async def _current(self, name: str, client: str) -> tuple[int, str]:
         """The show a running publisher belongs to and its record; Refused when it is not the
@@ -228,6 +239,7 @@ class IngestService:
             pipe.expire(self._key(show_id), rules.PUBLISH_TTL_SECONDS)
             pipe.expire(self._by_hash(_hash_of(record)), rules.PUBLISH_TTL_SECONDS)
             await pipe.execute()
+        await self._probe.on_air(show_id)  # still on air: keep probing it
 
     async def _show_id(self, name: str) -> int:
         """The show a running stream belongs to. nginx-rtmp calls on_update and on_publish_done

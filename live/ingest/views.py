@@ -24,7 +24,7 @@ from live.ingest.service import IngestService, Refused
 log = logging.getLogger(__name__)
 
 _STREAM = "/api/shops/{shop_id}/shows/{show_id}/stream"
-CALLS = ("publish", "publish_done", "update")
+CALLS = ("publish", "publish_done", "update", "push")
 Networks = tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
 
 
@@ -94,7 +94,9 @@ class IngestViews:
                     # nginx-rtmp publishes under the Location's name: HLS files get the
                     # public name, never the key.
                     return web.Response(status=302, headers={"Location": public})
-                if call == "update":
+                if call == "push":
+                    await self.ingest.push(name)
+                elif call == "update":
                     await self.ingest.update(name, client)
                 else:
                     await self.ingest.publish_done(name, client)

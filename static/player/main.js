@@ -89,6 +89,7 @@ async function main() {
   const pins = createPins({
     currency,
     now: videoNow, // deal countdowns on the video's clock
+    serverNow: now, // ...never past the server's last order at the deal price
     onBuy: (variantId, from) => cart.add(variantId, from),
   });
   const chat = createChat({ emit, notice, you: () => store.state.you });

@@ -19,8 +19,11 @@ function place(parent, nodes) {
   parent.replaceChildren(...nodes);
 }
 
-/** now(): the delayed clock (Unix ms); onBuy(variantId, button) answers the cart.add ack. */
-export function createCard(pin, { currency, now, onBuy }) {
+/**
+ * now(): the delayed clock (Unix ms); serverNow(): the server's clock, for when the server stops
+ * taking the deal price (closes_at_ms); onBuy(variantId, button) answers the cart.add ack.
+ */
+export function createCard(pin, { currency, now, serverNow = now, onBuy }) {
   const product = pin.product;
   const variants = product.variants ?? [];
   const idBase = `pin-${product.id}`;
@@ -93,7 +96,10 @@ export function createCard(pin, { currency, now, onBuy }) {
   function render() {
     const variant = selected();
     const left = deal?.units_left ?? 0;
-    const remaining = deal ? deal.ends_at_ms - now() : 0;
+    // The host's end on this viewer's video, but never past the server's last order.
+    const remaining = deal
+      ? Math.min(deal.ends_at_ms - now(), (deal.closes_at_ms ?? deal.ends_at_ms) - serverNow())
+      : 0;
     const state = !deal ? "none" : left <= 0 ? "sold-out" : remaining > 0 ? "active" : "ended";
     const active = state === "active";
     // Only what applies is in the page (no hidden deal price, countdown or sold-out badge).

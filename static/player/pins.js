@@ -3,7 +3,7 @@
 import { $, el } from "./dom.js";
 import { createCard } from "./pin-card.js";
 
-export function createPins({ currency, now, onBuy }) {
+export function createPins({ currency, now, serverNow, onBuy }) {
   const section = $("pins-section");
   const list = $("pins");
   const cards = new Map(); // product id -> card
@@ -19,7 +19,7 @@ export function createPins({ currency, now, onBuy }) {
 
   function put(pin) {
     const previous = cards.get(pin.product.id);
-    const card = createCard(pin, { currency, now, onBuy });
+    const card = createCard(pin, { currency, now, serverNow, onBuy });
     if (previous) card.select(previous.selectedId());
     card.setLocked(locked);
     cards.set(pin.product.id, card);

@@ -67,9 +67,19 @@ export function createStage(show, { onDetach = () => {} } = {}) {
     onDetach();
   }
 
-  function playNatively(src) {
+  function playNatively(src, retries = 0) {
     video.src = src;
     video.play().catch(() => {}); // muted autoplay; the controls are there if refused
+    // The playlist may not be there yet (a stream that just went live): try again later.
+    video.addEventListener(
+      "error",
+      () => {
+        if (src !== url || hls || status === "ended") return;
+        setTimeout(() => src === url && !hls && playNatively(src, retries + 1),
+          Math.min(1000 * 2 ** retries, 8000));
+      },
+      { once: true },
+    );
   }
 
   async function attach(src, retries = 0) {

@@ -122,6 +122,12 @@ def _wait_port(port: int, within: float = 10) -> None:
             time.sleep(0.05)
 
 
+def _default_access_log() -> str:
+    """Where nginx logs RTMP sessions unless told otherwise (with the stream name)."""
+    path = Path("/var/log/nginx/access.log")
+    return path.read_text(errors="replace") if path.exists() else ""
+
+
 def _start(args: list[str], log: Any) -> subprocess.Popen[bytes]:
     return subprocess.Popen(args, stdout=log, stderr=log)
 
@@ -168,8 +174,10 @@ async def media_app(
             nginx.kill()
             nginx.wait()
         log.close()
-        # The key never reaches the media server's own log either.
+        # The key never reaches the media server's own logs either (its error log, and the
+        # RTMP access log nginx would write by default).
         assert "sk_" not in (tmp_path / "nginx.log").read_text()
+        assert not list(config.directory.rglob("*access*"))
 
 
 @pytest.fixture
@@ -301,6 +309,7 @@ async def test_obs_to_the_player(
     await page.screenshot(path=str(screenshot_path("player-live-stream.png")))
     # Only the playlist's 404 while the stream was starting.
     assert [e for e in console_errors if "status of 404" not in e] == []
+    assert key not in _default_access_log()
     assert live_after < 20
     refused = [
         (

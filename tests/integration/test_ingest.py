@@ -222,6 +222,44 @@ async def test_the_media_servers_own_push_is_not_a_publisher(room: Room) -> None
     assert [e["online"] for e in viewer.events("stream")] == [True]
 
 
+async def test_the_hls_application_takes_a_push_only_while_an_encoder_is_on_air(
+    room: Room,
+) -> None:
+    public = f"show-{room.show_id}"
+    push = {"call": "publish", "app": "hls", "name": public, "addr": "127.0.0.1", "clientid": "5"}
+
+    async def pushed(name: str = public) -> Any:
+        return await room.client.post("/api/ingest/push", data={**push, "name": name})
+
+    # A local process publishing straight to the HLS application, with nobody on air.
+    assert (await error_of(await pushed(), 403))["message"] == "no encoder on air"
+    assert (await error_of(await pushed("sk_" + "A" * 32), 403))["code"] == "forbidden"
+    key = (await stream_key(room))["stream_key"]
+    assert (await callback(room.client, "publish", key)).status == 302
+    assert (await pushed()).status == 204
+    assert (await callback(room.client, "done", public)).status == 204
+    assert (await pushed()).status == 403
+
+
+async def test_only_the_relays_own_address_marks_a_relay(room: Room) -> None:
+    """nginx-rtmp appends the encoder's own query to the form: a second `addr` from it, or an
+    address that merely has a slash, is no relay."""
+    key = (await stream_key(room))["stream_key"]
+    assert (await callback(room.client, "publish", key, clientid="1")).status == 302
+    assert (await callback(room.client, "publish", key, clientid="2")).status == 403
+    for extra in ("addr=127.0.0.1:1935/hls", ""):
+        body = f"call=update_publish&name=show-{room.show_id}&clientid=2&addr=198.51.100.9"
+        body += f"&{extra}" if extra else "&x=1/hls"
+        resp = await room.client.post(
+            "/api/ingest/update",
+            data=body,
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+        )
+        assert resp.status == 403  # not the publisher on record: dropped, not waved through
+    forged = {**form("update_publish", f"show-{room.show_id}", "2"), "addr": "10.0.0.1/hls"}
+    assert (await room.client.post("/api/ingest/update", data=forged)).status == 403
+
+
 async def test_one_publisher_per_show(room: Room) -> None:
     key = (await stream_key(room))["stream_key"]
     assert (await callback(room.client, "publish", key, clientid="1")).status == 302

@@ -35,14 +35,18 @@ def test_the_config_calls_the_app_back_and_publishes_hls_under_public_names() ->
     assert text.count("deny play all;") == 2
     assert "hls_fragment_naming system;" in hls and "hls_fragment 1000ms;" in hls
     assert "hls_path /srv/media/hls;" in hls and "alias /srv/media/hls/;" in text
-    assert "Access-Control-Allow-Origin *" in text
+    assert "Access-Control-Allow-Origin * always;" in text
     assert "load_module" not in text and "user root" not in text
+    # nginx-rtmp's access log would name the key the encoder used.
+    assert "rtmp {\n  access_log off;" in text
+    # Even from loopback, the HLS application takes a stream only while the app says so.
+    assert "on_publish http://app:8080/api/ingest/push;" in hls
 
 
 def test_the_secret_is_a_path_segment_of_every_callback() -> None:
     secret = "s" * 32
     text = render(_config(secret=secret, rtmp_listen="127.0.0.1:41935", run_as_root=True))
-    assert text.count(f"/api/ingest/{secret}/") == 3
+    assert text.count(f"/api/ingest/{secret}/") == 4
     assert "push rtmp://127.0.0.1:41935/hls;" in text
     assert "user root root;" in text
 
@@ -63,6 +67,29 @@ def test_settings_give_the_config_and_the_local_urls(tmp_path: Path) -> None:
     )
     assert media_config(s).callback_base == "http://nginx:8081"
     assert s.hls_read_base == "http://media:8088/hls"
+
+
+def test_ingest_config_masks_the_secret_unless_asked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from server.__main__ import main
+
+    secret = "q" * 32
+    monkeypatch.setenv("INGEST_SECRET", secret)
+    monkeypatch.setenv("DATA_DIR", str(tmp_path))
+    assert main(["ingest-config"]) == 0
+    out = capsys.readouterr().out
+    assert secret not in out and out.count("/api/ingest/<INGEST_SECRET>/") == 4
+    assert main(["ingest-config", "--show-secret"]) == 0
+    assert capsys.readouterr().out.count(f"/api/ingest/{secret}/") == 4
+
+
+def test_the_written_config_is_private_from_the_start(tmp_path: Path) -> None:
+    from server.media import write
+
+    path = write(_config(directory=tmp_path, secret="s" * 32))
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert (tmp_path / "hls").is_dir()
 
 
 PLAYLIST = """#EXTM3U
