@@ -7,6 +7,7 @@ CI=true, where they must run (`.ci/run` installs Chromium).
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import socket
@@ -15,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
 
 from server.app import create_app
 from server.keys import engine_key
@@ -134,3 +136,59 @@ def screenshot_path(name: str) -> Path:
 
 def in_ci() -> bool:
     return os.environ.get("CI", "").lower() == "true"
+
+
+async def make_hls(
+    directory: Path,
+    seconds: int,
+    playlist: str = "index.m3u8",
+    *,
+    audio: bool = True,
+    segments: str | None = None,
+) -> Path:
+    """A complete (VOD) HLS stream made with ffmpeg: test pattern (and a tone), H.264 baseline,
+    a keyframe a second, 1 s segments (named `segments`, a `%d` pattern, when given). Skips
+    without ffmpeg, except under CI=true."""
+    ffmpeg = shutil.which("ffmpeg")
+    if ffmpeg is None:
+        if in_ci():
+            pytest.fail("CI=true needs ffmpeg for the video tests (.ci/run installs it)")
+        pytest.skip("ffmpeg is not installed (apt-get install -y ffmpeg; .ci/run does)")
+    sound = (
+        ["-f", "lavfi", "-i", f"sine=frequency=440:duration={seconds}", "-c:a", "aac"]
+        if audio
+        else ["-an"]
+    )
+    args = [
+        ffmpeg,
+        *("-hide_banner", "-loglevel", "error", "-y"),
+        *("-f", "lavfi", "-i", f"testsrc=size=320x240:rate=25:duration={seconds}"),
+        *sound,
+        *("-c:v", "libx264", "-pix_fmt", "yuv420p", "-profile:v", "baseline", "-g", "25"),
+        *("-preset", "ultrafast"),
+        *("-f", "hls", "-hls_time", "1", "-hls_list_size", "0", "-hls_playlist_type", "vod"),
+        *(["-hls_segment_filename", str(directory / segments)] if segments else []),
+        str(directory / playlist),
+    ]
+    proc = await asyncio.create_subprocess_exec(*args)
+    assert await asyncio.wait_for(proc.wait(), 60) == 0
+    return directory / playlist
+
+
+def cross_origin_app() -> web.Application:
+    """An app for another origin, as a CDN or a media server: every answer has CORS for the
+    player."""
+
+    @web.middleware
+    async def cors(request: web.Request, handler: Any) -> web.StreamResponse:
+        response: web.StreamResponse = await handler(request)
+        response.headers["Access-Control-Allow-Origin"] = "*"
+        return response
+
+    return web.Application(middlewares=[cors])
+
+
+async def start_server(app: web.Application) -> TestServer:
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    return server

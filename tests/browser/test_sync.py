@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import shutil
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -18,7 +17,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from playwright.async_api import expect
 
-from tests.browser.conftest import PHONE, in_ci
+from tests.browser.conftest import PHONE, cross_origin_app, make_hls, start_server
 from tests.helpers import bearer, new_product, new_shop, sign_up
 from tests.room import Viewer
 from tests.shopping import checkout_body, deal
@@ -68,23 +67,7 @@ WATCH_PINS = """() => {
 
 async def make_segments(directory: Path) -> list[Path]:
     """SEGMENTS one-second MPEG-TS segments with continuous timestamps."""
-    ffmpeg = shutil.which("ffmpeg")
-    if ffmpeg is None:
-        if in_ci():
-            pytest.fail("CI=true needs ffmpeg for the sync test (.ci/run installs it)")
-        pytest.skip("ffmpeg is not installed (apt-get install -y ffmpeg; .ci/run does)")
-    args = [
-        ffmpeg,
-        *("-hide_banner", "-loglevel", "error", "-y"),
-        *("-f", "lavfi", "-i", f"testsrc=size=320x240:rate=25:duration={SEGMENTS}"),
-        *("-c:v", "libx264", "-pix_fmt", "yuv420p", "-profile:v", "baseline", "-g", "25"),
-        *("-preset", "ultrafast", "-an"),
-        *("-f", "hls", "-hls_time", "1", "-hls_list_size", "0", "-hls_playlist_type", "vod"),
-        *("-hls_segment_filename", str(directory / "seg%d.ts")),
-        str(directory / "vod.m3u8"),
-    ]
-    proc = await asyncio.create_subprocess_exec(*args)
-    assert await asyncio.wait_for(proc.wait(), 60) == 0
+    await make_hls(directory, SEGMENTS, "vod.m3u8", audio=False, segments="seg%d.ts")
     durations = [
         float(d) for d in re.findall(r"#EXTINF:([\d.]+)", (directory / "vod.m3u8").read_text())
     ]
@@ -122,17 +105,10 @@ async def serve_live(segments: list[Path]) -> tuple[TestServer, str]:
             raise web.HTTPNotFound()
         return web.FileResponse(segments[j], headers={"Content-Type": "video/mp2t"})
 
-    @web.middleware
-    async def cors(request: web.Request, handler: Any) -> web.StreamResponse:
-        response = await handler(request)
-        response.headers["Access-Control-Allow-Origin"] = "*"
-        return response
-
-    app = web.Application(middlewares=[cors])
+    app = cross_origin_app()
     app.router.add_get("/live/index.m3u8", playlist)
     app.router.add_get(r"/live/show-1-{ms:\d{13}}.ts", segment)
-    server = TestServer(app, host="127.0.0.1")
-    await server.start_server()
+    server = await start_server(app)
     return server, str(server.make_url("/live/index.m3u8"))
 
 

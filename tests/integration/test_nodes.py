@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -19,12 +18,13 @@ import pytest
 
 from bench.harness import free_port, wait_http
 from server.embedded_redis import EmbeddedRedis
+from server.media import nginx_binary
 from tests import backends as b
 from tests.conftest import FAST_HASH
 from tests.room import Room, Viewer, until
 
 ROOT = Path(__file__).resolve().parents[2]
-NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
+NGINX = nginx_binary()
 
 if NGINX is None:
     if b.IN_CI:
