@@ -62,6 +62,7 @@ class Realtime:
         )
         self.store = RoomStore(redis, settings.redis_prefix, channel, settings.room_replay_frames)
         self.manager.fetch = self.store.frames
+        self.manager.latest = self.store.latest
         self.archive = Archive(sessions)
         self.coalescer = Coalescer(self.store, self.archive, settings.room_tick_ms)
         self.presence = Presence(self.store, self.node_id)

@@ -7,9 +7,11 @@ PostgreSQL with the external Redis (when reachable; required under CI=true).
 from __future__ import annotations
 
 import itertools
+import shutil
 import signal
+import tempfile
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +20,7 @@ from aiohttp.test_utils import TestClient
 
 from server import migrate
 from server.app import create_app
+from server.embedded_redis import EmbeddedRedis
 from server.keys import engine_key
 from server.settings import Settings, load_settings
 from tests import backends as b
@@ -135,6 +138,19 @@ async def make_client(
 @pytest.fixture
 async def client(make_client: ClientFactory) -> TestClient[Any, Any]:
     return await make_client()
+
+
+@pytest.fixture
+async def valkey() -> AsyncIterator[EmbeddedRedis]:
+    """A Redis of the test's own (the embedded server's configuration: AOF, fsync every
+    second), to kill and start again; never the machine's shared one. A short path, so it
+    listens on a unix socket that stays the same across restarts."""
+    directory = Path(tempfile.mkdtemp(prefix="lsr", dir="/tmp"))
+    server = EmbeddedRedis(directory)
+    await server.start()
+    yield server
+    await server.stop()
+    shutil.rmtree(directory, ignore_errors=True)
 
 
 def _dump_tasks(*_: object) -> None:

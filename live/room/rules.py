@@ -41,8 +41,10 @@ class _Event(BaseModel):
 
 class Join(_Event):
     show_id: Id
-    # The last seq the client saw, to receive what it missed instead of a snapshot.
+    # The last seq the client saw and its epoch, to receive what it missed instead of a
+    # snapshot. A seq without its epoch, or of another epoch, gets a snapshot.
     since: Annotated[int, Field(ge=0, le=MAX_ID, strict=True)] | None = None
+    epoch: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{1,32}$", strict=True)] | None = None
 
 
 class Empty(_Event):

@@ -147,17 +147,24 @@ class RoomService:
             role = await self._role_in(shop_id, principal.account_id)
         return Seat(principal, show_id, shop_id, role)
 
-    async def join(self, seat: Seat, sid: str, since: int | None) -> dict[str, Any]:
-        """The join answer: a snapshot, or the frames missed since `since`."""
-        result = await self._store.join(seat.show_id, seat.principal.subject, sid, since)
+    async def join(
+        self, seat: Seat, sid: str, since: int | None, epoch: str | None = None
+    ) -> dict[str, Any]:
+        """The join answer: a snapshot, or the frames missed since `since` (of `epoch`)."""
+        result = await self._store.join(seat.show_id, seat.principal.subject, sid, since, epoch)
         if result is None:
             raise AppError(ErrorCode.BANNED, "you were removed from this show")
         self._presence.enter(seat.show_id)
-        answer: dict[str, Any] = {"show_id": seat.show_id, "server_time_ms": now_ms()}
+        answer: dict[str, Any] = {
+            "show_id": seat.show_id,
+            "server_time_ms": now_ms(),
+            "epoch": result.epoch,
+            "seq": result.seq,
+        }
         if isinstance(result, Replay):
-            answer.update(seq=result.seq, replay=result.frames)
+            answer["replay"] = result.frames
             return answer
-        answer.update(seq=result.seq, stale=result.stale, snapshot=self._snapshot(seat, result))
+        answer.update(stale=result.stale, snapshot=self._snapshot(seat, result))
         return answer
 
     def _snapshot(self, seat: Seat, snap: Snapshot) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import defaultdict
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,6 +37,10 @@ NAMESPACE = "/"
 
 
 FetchFrames = Callable[[int, int, int], Awaitable[list[dict[str, Any]]]]
+LatestFrame = Callable[[int], Awaitable[dict[str, Any] | None]]
+# The pub/sub link's retry delays (python-socketio's own wait 1 s, doubling to 60 s).
+RESUBSCRIBE_FIRST_S = 0.1
+RESUBSCRIBE_MAX_S = 5.0
 
 
 class RoomManager(socketio.AsyncRedisManager):  # type: ignore[misc]
@@ -47,9 +51,14 @@ class RoomManager(socketio.AsyncRedisManager):  # type: ignore[misc]
         self.queue_limit = queue_limit
         # Reads frames from the show's log: fills a gap left while the pub/sub link was down.
         self.fetch: FetchFrames | None = None
-        self._last_seq: dict[str, int] = {}
+        # Reads a show's newest frame: what a node catches up to after its link came back.
+        self.latest: LatestFrame | None = None
+        self.catch_ups = 0
+        # The epoch and seq of the last frame seen per room (frames of one epoch only are
+        # numbered one after another).
+        self._last_seq: dict[str, tuple[str, int]] = {}
         self.gaps_filled = 0
-        self._held: dict[str, list[tuple[int, eio_packet.Packet]]] = {}
+        self._held: dict[str, list[tuple[str, int, eio_packet.Packet]]] = {}
         self._dropping: set[str] = set()
         self.frames_delivered = 0
         self.packets_queued = 0
@@ -71,9 +80,11 @@ class RoomManager(socketio.AsyncRedisManager):  # type: ignore[misc]
         await super()._handle_emit(message)
 
     async def _frame(self, room: str, frame: dict[str, Any]) -> None:
-        seq = int(frame.get("seq", 0))
-        last = self._last_seq.get(room)
-        self._last_seq[room] = seq
+        epoch, seq = str(frame.get("epoch", "")), int(frame.get("seq", 0))
+        known = self._last_seq.get(room)
+        self._last_seq[room] = (epoch, seq)
+        # A new epoch starts a new numbering: nothing to fill (its viewers take a snapshot).
+        last = known[1] if known is not None and known[0] == epoch else None
         if (
             last is not None
             and seq > last + 1
@@ -93,6 +104,54 @@ class RoomManager(socketio.AsyncRedisManager):  # type: ignore[misc]
                     self.gaps_filled += 1
         self.deliver(room, frame)
 
+    async def _redis_listen_with_retries(self) -> AsyncIterator[Any]:
+        # python-socketio's loop, plus a catch-up each time the link is back: frames published
+        # while it was down reach nobody on this node until a later frame shows the gap, and
+        # a later frame may never come (or may be of a new epoch, after a Redis restart).
+        delay = RESUBSCRIBE_FIRST_S
+        subscribed = False
+        while True:
+            try:
+                if not subscribed:
+                    self._redis_connect()
+                    await self.pubsub.subscribe(self.channel)
+                    subscribed = True
+                    delay = RESUBSCRIBE_FIRST_S
+                    await self._catch_up()
+                async for message in self.pubsub.listen():
+                    yield message
+            except Exception as exc:  # noqa: BLE001 (any failure: reconnect)
+                log.warning(
+                    "room pub/sub link lost; retrying",
+                    extra={"error": type(exc).__name__, "retry_s": delay},
+                )
+                subscribed = False
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, RESUBSCRIBE_MAX_S)
+
+    async def _catch_up(self) -> None:
+        """Deliver each open room's newest frame if this node has not: the usual gap fill
+        brings what came before it in the same epoch; viewers take a new epoch's snapshot."""
+        if self.latest is None:
+            return
+        for room in list(self.rooms.get(NAMESPACE, {})):
+            if not isinstance(room, str) or not room.startswith("show:"):
+                continue  # None (everyone) and each connection's own room
+            try:
+                frame = await self.latest(int(room.removeprefix("show:")))
+            except Exception:
+                log.exception("could not catch up a room", extra={"room": room})
+                continue
+            known = self._last_seq.get(room)
+            if frame is None or (
+                known is not None
+                and known[0] == frame.get("epoch")
+                and int(frame.get("seq", 0)) <= known[1]
+            ):
+                continue
+            self.catch_ups += 1
+            await self._frame(room, frame)
+
     async def _handle_close_room(self, message: dict[str, Any]) -> None:
         self._last_seq.pop(str(message.get("room")), None)
         await super()._handle_close_room(message)
@@ -105,12 +164,12 @@ class RoomManager(socketio.AsyncRedisManager):  # type: ignore[misc]
         # and one WebSocket frame of it for the viewers it can be written to directly.
         eio_pkt = eio_packet.Packet(eio_packet.MESSAGE, pkt.encode())
         ws_frame = direct.text_frame(eio_pkt.encode().encode())
-        seq = int(frame.get("seq", 0))
+        epoch, seq = str(frame.get("epoch", "")), int(frame.get("seq", 0))
         self.frames_delivered += 1
         for sid, eio_sid in self.get_participants(NAMESPACE, room):
             held = self._held.get(sid)
             if held is not None:
-                held.append((seq, eio_pkt))
+                held.append((epoch, seq, eio_pkt))
             else:
                 self._push(sid, eio_sid, eio_pkt, ws_frame)
 
@@ -147,16 +206,21 @@ class RoomManager(socketio.AsyncRedisManager):  # type: ignore[misc]
     def hold(self, sid: str) -> None:
         self._held[sid] = []
 
-    def release(self, sid: str, after_seq: int | None) -> None:
-        """Send what arrived while `sid` was joining, skipping what its answer already holds."""
+    def drop_held(self, sid: str) -> None:
+        self._held.pop(sid, None)
+
+    def release(self, sid: str, epoch: str | None, after_seq: int | None) -> None:
+        """Send what arrived while `sid` was joining, skipping what its answer already holds
+        (frames of its epoch up to its seq). A frame of another epoch is sent: the viewer
+        decides (a newer epoch makes it take a snapshot)."""
         held = self._held.pop(sid, None)
         if not held:
             return
         eio_sid = self.eio_sid_from_sid(sid, NAMESPACE)
         if eio_sid is None:
             return
-        for seq, pkt in held:
-            if after_seq is None or seq > after_seq:
+        for frame_epoch, seq, pkt in held:
+            if after_seq is None or frame_epoch != epoch or seq > after_seq:
                 self._push(sid, eio_sid, pkt)
 
 
@@ -320,15 +384,17 @@ class RoomSocket:
             self.manager.hold(sid)
             await self.sio.enter_room(sid, room)
             try:
-                answer = await self.service.join(seat, sid, body.since)
+                answer = await self.service.join(seat, sid, body.since, body.epoch)
             except BaseException:
-                self.manager.release(sid, 2**63)
+                self.manager.drop_held(sid)
                 await self.sio.leave_room(sid, room)
                 raise
             conn.seat = seat
             # The ack is queued right after this handler returns, before the loop runs the
             # callback: held frames follow the answer.
-            asyncio.get_running_loop().call_soon(self.manager.release, sid, answer["seq"])
+            asyncio.get_running_loop().call_soon(
+                self.manager.release, sid, answer["epoch"], answer["seq"]
+            )
             return {"ok": True, **answer}
         except AppError as err:
             return _error(err)

@@ -28,10 +28,22 @@ REPLAY_MAX_BYTES = 512 * 1024
 # ARGV[1..5] of every script: show id, now (ms), stream length to keep, manager channel, room.
 _PRELUDE = """
 local base = KEYS[1]
+-- The room's epoch: a new one whenever the Redis server is not the process that numbered the
+-- room's frames so far (a restart, which may have lost the last writes and so reuse seqs, or a
+-- failover). A seq means something only beside its epoch.
+local function epoch()
+  local run = string.match(redis.call('INFO', 'server'), 'run_id:(%x+)')
+  local known = redis.call('HMGET', base .. 'epoch', 'run', 'id')
+  if known[1] == run and known[2] then return known[2] end
+  local now = redis.call('TIME')
+  local id = string.format('%x%05x', tonumber(now[1]), tonumber(now[2]))
+  redis.call('HSET', base .. 'epoch', 'run', run, 'id', id)
+  return id
+end
 local function publish(events)
   local seq = redis.call('INCR', base .. 'seq')
-  local frame = '{"show_id":' .. ARGV[1] .. ',"seq":' .. seq .. ',"t":' .. ARGV[2]
-    .. ',"events":' .. events .. '}'
+  local frame = '{"show_id":' .. ARGV[1] .. ',"epoch":"' .. epoch() .. '","seq":' .. seq
+    .. ',"t":' .. ARGV[2] .. ',"events":' .. events .. '}'
   redis.call('XADD', base .. 'log', 'MAXLEN', '~', ARGV[3], seq .. '-0', 'f', frame)
   redis.call('PUBLISH', ARGV[4], '{"method":"emit","event":"frame","data":[' .. frame
     .. '],"binary":false,"namespace":"/","room":"' .. ARGV[5]
@@ -95,11 +107,14 @@ if banned(subject) then return {'banned'} end
 redis.call('PFADD', base .. 'uniq', subject)
 redis.call('SADD', base .. 'sids:' .. subject, sid)
 local seq = tonumber(redis.call('GET', base .. 'seq') or '0')
+local current = epoch()
 local stale = 0
 if since ~= '' then
   since = tonumber(since)
-  if since == seq then return {'replay', seq, {}} end
-  if since < seq then
+  -- A seq of another epoch names frames this server may never have had: a snapshot.
+  if ARGV[13] ~= current then since = -1 end
+  if since == seq then return {'replay', current, seq, {}} end
+  if since >= 0 and since < seq then
     local first = redis.call('XRANGE', base .. 'log', '-', '+', 'COUNT', 1)
     -- A replay is bounded (ARGV[11] frames, ARGV[12] bytes); past that a snapshot is smaller.
     if #first > 0 and tonumber(string.match(first[1][1], '^(%d+)')) <= since + 1
@@ -110,7 +125,7 @@ if since ~= '' then
         if bytes > tonumber(ARGV[12]) then frames = nil break end
         frames[#frames + 1] = entry[2][2]
       end
-      if frames then return {'replay', seq, frames} end
+      if frames then return {'replay', current, seq, frames} end
     end
   end
   stale = 1
@@ -122,7 +137,7 @@ if #qids > 0 then
   votes = redis.call('HMGET', base .. 'qvotes', unpack(qids))
 end
 return {
-  'snapshot', seq, stale,
+  'snapshot', current, seq, stale,
   redis.call('HGETALL', base .. 'state'),
   redis.call('HGETALL', base .. 'pins'),
   redis.call('HGETALL', base .. 'units'),
@@ -308,8 +323,8 @@ if ARGV[6] == 'ended' then
   -- After the final frame, on the same channel: every node empties the room in that order.
   redis.call('PUBLISH', ARGV[4], '{"method":"close_room","room":"' .. ARGV[5]
     .. '","namespace":"/","host_id":"room"}')
-  for _, name in ipairs({'seq', 'log', 'state', 'pins', 'units', 'chat', 'msgid', 'q', 'qvotes',
-      'qrank', 'qid', 'presence', 'uniq', 'bans', 'timeouts', 'blocked'}) do
+  for _, name in ipairs({'seq', 'epoch', 'log', 'state', 'pins', 'units', 'chat', 'msgid', 'q',
+      'qvotes', 'qrank', 'qid', 'presence', 'uniq', 'bans', 'timeouts', 'blocked'}) do
     redis.call('EXPIRE', base .. name, ARGV[10])
   end
 end
@@ -542,6 +557,7 @@ class Outcome:
 
 @dataclass(frozen=True, slots=True)
 class Snapshot:
+    epoch: str
     seq: int
     stale: bool
     state: dict[str, str]
@@ -555,6 +571,7 @@ class Snapshot:
 
 @dataclass(frozen=True, slots=True)
 class Replay:
+    epoch: str
     seq: int
     frames: list[dict[str, Any]]
 
@@ -665,9 +682,10 @@ class RoomStore:
         return int(shop), str(status)
 
     async def join(
-        self, show_id: int, subject: str, sid: str, since: int | None
+        self, show_id: int, subject: str, sid: str, since: int | None, epoch: str | None = None
     ) -> Snapshot | Replay | None:
-        """A snapshot, or the frames after `since`; None when the subject is banned."""
+        """A snapshot, or the frames after `since` of `epoch` (a `since` of another epoch
+        gets a snapshot); None when the subject is banned."""
         raw = await self._run(
             self._join,
             show_id,
@@ -678,13 +696,14 @@ class RoomStore:
             TOP_QUESTIONS,
             self._replay_max_frames,
             REPLAY_MAX_BYTES,
+            epoch or "",
         )
         kind = raw[0]
         if kind == "banned":
             return None
         if kind == "replay":
-            return Replay(int(raw[1]), [json.loads(f) for f in raw[2]])
-        _, seq, stale, state, pins, units, chat, questions, votes, viewers, timeout = raw
+            return Replay(str(raw[1]), int(raw[2]), [json.loads(f) for f in raw[3]])
+        _, current, seq, stale, state, pins, units, chat, questions, votes, viewers, timeout = raw
         state_map = _pairs(state)
         ranked = []
         for q_json, n in zip(questions, votes, strict=True):
@@ -694,6 +713,7 @@ class RoomStore:
             (json.loads(v) for v in _pairs(pins).values()), key=lambda p: p["pinned_at_ms"]
         )
         return Snapshot(
+            epoch=str(current),
             seq=int(seq),
             stale=bool(stale),
             state=state_map,
@@ -763,6 +783,14 @@ class RoomStore:
         """Frames first..last from the show's log (those still kept)."""
         entries = await self._redis.xrange(self._base(show_id) + "log", f"{first}-0", f"{last}-0")
         return [json.loads(str(fields["f"])) for _, fields in entries or [] if fields]
+
+    async def latest(self, show_id: int) -> dict[str, Any] | None:
+        """The show's newest frame, if its log has one."""
+        entries = await self._redis.xrevrange(self._base(show_id) + "log", count=1)
+        for _, fields in entries or []:
+            if fields:
+                return dict(json.loads(str(fields["f"])))
+        return None
 
     async def drop(self, show_id: int) -> None:
         """Forget a show's room entirely (the show was deleted)."""

@@ -1,5 +1,5 @@
 // The show's live room over Socket.IO, as staff: join, frames in seq order, recovery with
-// `since`, acks as promises. Panels subscribe with room.on(type, fn):
+// `since` and its epoch (a frame of another epoch: join again for a snapshot), acks as promises. Panels subscribe with room.on(type, fn):
 //   any frame event type ("chat", "pin", ...) -> fn(event, frame)
 //   "snapshot" -> fn(snapshot, answer)   (first join, or a stale re-join: replace all state)
 //   "state" -> fn("connecting" | "connected" | "reconnecting" | "refused", message?)
@@ -21,6 +21,7 @@ export class Room {
     this.token = token;
     this.handlers = new Map();
     this.lastSeq = null; // seq of the last frame applied
+    this.epoch = null; // the epoch lastSeq belongs to
     this.held = null; // frames that arrive while a join is under way
     this.rejoin = false;
     this.offset = 0; // server clock - Date.now()
@@ -80,7 +81,7 @@ export class Room {
     let answer;
     try {
       answer = await this.socket.timeout(10000)
-        .emitWithAck("join", { show_id: this.showId, since: this.lastSeq });
+        .emitWithAck("join", { show_id: this.showId, since: this.lastSeq, epoch: this.epoch });
     } catch {
       answer = { ok: false, error: { code: "timeout", message: "The live room did not answer" } };
     }
@@ -100,6 +101,7 @@ export class Room {
       this.emitLocal("snapshot", answer.snapshot, answer);
     }
     this.lastSeq = answer.seq;
+    this.epoch = answer.epoch;
     later.forEach((frame) => this.apply(frame));
     if (this.rejoin) {
       this.rejoin = false;
@@ -109,6 +111,10 @@ export class Room {
 
   apply(frame) {
     if (this.closed || frame.show_id !== this.showId) return;
+    if (this.lastSeq !== null && frame.epoch !== this.epoch) {
+      this.join(); // numbered anew (Redis restarted): a snapshot
+      return;
+    }
     if (this.lastSeq !== null && frame.seq <= this.lastSeq) return; // applied already
     if (this.lastSeq !== null && frame.seq > this.lastSeq + 1) {
       this.join(); // missed some frames: catch up with `since`

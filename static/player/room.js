@@ -1,5 +1,7 @@
 // The live room: one Socket.IO connection, join, frames applied in seq order, recovery with
-// `since` after a gap or a reconnect, the server clock offset, and acked events.
+// `since` (and its epoch) after a gap or a reconnect, the server clock offset, and acked events.
+// A frame of another epoch means the server's numbering started again (its Redis restarted and
+// may have lost the last frames): the room joins again and takes a fresh snapshot.
 import { io } from "/static/vendor/socket.io.esm.min.js";
 import { t } from "./i18n.js";
 
@@ -15,6 +17,7 @@ export class Room {
     this.token = token;
     this.h = handlers;
     this.lastSeq = null; // the seq of the last frame applied
+    this.epoch = null; // the epoch lastSeq belongs to
     this.held = null; // frames arriving while a join is under way
     this.joinId = 0;
     this.joined = false;
@@ -79,7 +82,7 @@ export class Room {
     try {
       answer = await this.socket
         .timeout(JOIN_TIMEOUT_MS)
-        .emitWithAck("join", { show_id: this.showId, since: this.lastSeq });
+        .emitWithAck("join", { show_id: this.showId, since: this.lastSeq, epoch: this.epoch });
     } catch {
       answer = { ok: false, error: { code: "timeout", message: t("noAnswer") } };
     }
@@ -107,6 +110,7 @@ export class Room {
       this.h.onSnapshot(answer.snapshot, answer); // first join or stale: replace everything
     }
     this.lastSeq = answer.seq;
+    this.epoch = answer.epoch;
     for (const frame of later) this.receive(frame);
   }
 
@@ -118,6 +122,10 @@ export class Room {
 
   apply(frame) {
     if (this.lastSeq === null) return; // no join answer yet: its snapshot comes first
+    if (frame.epoch !== this.epoch) {
+      this.join(); // numbered anew: a snapshot (a since of another epoch gets one)
+      return;
+    }
     if (frame.seq <= this.lastSeq) return; // already applied
     if (frame.seq > this.lastSeq + 1) {
       this.join(); // missed some: catch up with since

@@ -232,11 +232,12 @@ async def test_killing_a_node_loses_no_event(cluster: Cluster, room: Room) -> No
     host = await room.host(url=a.url)
     tokens = [await room.guest_token(f"V{i}") for i in range(6)]
     viewers: list[Viewer] = []
+    joined: list[dict[str, Any]] = []
     received: dict[int, list[dict[str, Any]]] = {}
     for i, token in enumerate(tokens):
         # Through nginx: round robin spreads them over both nodes.
         viewer = await room.viewer(f"V{i}", token)
-        await viewer.ok("join", {"show_id": room.show_id})
+        joined.append(await viewer.ok("join", {"show_id": room.show_id}))
         viewers.append(viewer)
     stop = asyncio.Event()
     sent = 0
@@ -260,9 +261,10 @@ async def test_killing_a_node_loses_no_event(cluster: Cluster, room: Room) -> No
             if viewer.sio.connected:
                 continue
             received[i] = list(viewer.frames)
-            last = viewer.frames[-1]["seq"] if viewer.frames else 0
+            last = viewer.frames[-1] if viewer.frames else joined[i]
             again = await room.viewer(f"V{i}", tokens[i])  # nginx sends it to the live node
-            answer = await again.ok("join", {"show_id": room.show_id, "since": last})
+            since = {"since": last["seq"], "epoch": last["epoch"]}
+            answer = await again.ok("join", {"show_id": room.show_id, **since})
             assert "replay" in answer, answer
             received[i] += answer["replay"]
             viewers[i] = again

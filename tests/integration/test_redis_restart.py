@@ -15,11 +15,9 @@ import os
 import shutil
 import signal
 import tempfile
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import pytest
 from aiohttp.test_utils import TestClient
 
 from server.embedded_redis import EmbeddedRedis
@@ -39,17 +37,6 @@ from tests.shopping import (
 )
 
 UNITS = 15
-
-
-@pytest.fixture
-async def valkey() -> AsyncIterator[EmbeddedRedis]:
-    # A short path, so the server listens on a unix socket that stays the same across restarts.
-    directory = Path(tempfile.mkdtemp(prefix="lsr", dir="/tmp"))
-    server = EmbeddedRedis(directory)
-    await server.start()
-    yield server
-    await server.stop()
-    shutil.rmtree(directory, ignore_errors=True)
 
 
 async def cart_of(room: Room, token: str) -> dict[str, Any]:

@@ -452,7 +452,7 @@ async def test_reconnect_with_seq_gets_exactly_what_was_missed(room: Room) -> No
     viewer = await room.joined("Returning", token)
     await host.ok("pin", {"product_id": room.products[0]["id"]})
     await viewer.wait_event("pin")
-    last = viewer.frames[-1]["seq"]
+    last, epoch = viewer.frames[-1]["seq"], viewer.frames[-1]["epoch"]
     await viewer.close()
     await host.ok("pin", {"product_id": room.products[1]["id"]})
     await host.ok("chat", {"text": "while you were away"})
@@ -462,13 +462,20 @@ async def test_reconnect_with_seq_gets_exactly_what_was_missed(room: Room) -> No
     missed = [f for f in host.frames if f["seq"] > last]
     again = await Viewer(room.url, token).connect()
     room.viewers.append(again)
-    answer = await again.ok("join", {"show_id": room.show_id, "since": last})
+    answer = await again.ok("join", {"show_id": room.show_id, "since": last, "epoch": epoch})
     assert "snapshot" not in answer
     assert answer["replay"] == missed
     assert answer["seq"] == missed[-1]["seq"]
+    assert answer["epoch"] == epoch and {f["epoch"] for f in missed} == {epoch}
     # Up to date: nothing to replay.
-    answer = await again.ok("join", {"show_id": room.show_id, "since": answer["seq"]})
+    since = {"show_id": room.show_id, "since": answer["seq"], "epoch": epoch}
+    answer = await again.ok("join", since)
     assert answer["replay"] == []
+    # A seq means something only beside its epoch: without it, or with another, a snapshot.
+    for other in ({"since": since["since"]}, {**since, "epoch": "1" + epoch}):
+        answer = await again.ok("join", {"show_id": room.show_id, **other})
+        assert "replay" not in answer and answer["stale"] is True, other
+        assert answer["epoch"] == epoch
 
 
 async def test_a_gap_older_than_the_log_gets_a_stale_snapshot(make_client: ClientFactory) -> None:
@@ -479,10 +486,15 @@ async def test_a_gap_older_than_the_log_gets_a_stale_snapshot(make_client: Clien
             await host.ok("pin", {"product_id": room.products[0]["id"]})
         viewer = await room.viewer()
         answer = await viewer.ok("join", {"show_id": room.show_id, "since": 1})
+        answer = await viewer.ok(
+            "join", {"show_id": room.show_id, "since": 1, "epoch": answer["epoch"]}
+        )
         assert answer["stale"] is True
         assert [p["product"]["id"] for p in answer["snapshot"]["pins"]] == [room.products[0]["id"]]
         # A seq from the future (the server lost its log) is treated the same way.
-        answer = await viewer.ok("join", {"show_id": room.show_id, "since": 10**9})
+        answer = await viewer.ok(
+            "join", {"show_id": room.show_id, "since": 10**9, "epoch": answer["epoch"]}
+        )
         assert answer["stale"] is True
     finally:
         await room.close()
@@ -669,9 +681,12 @@ async def test_a_replay_is_bounded(make_client: ClientFactory) -> None:
         for _ in range(20):  # about 40 KB each: past the 512 KB a replay may carry
             await host.ok("pin", {"product_id": heavy})
         viewer = await room.viewer()
-        answer = await viewer.ok("join", {"show_id": room.show_id, "since": 1})
+        epoch = (await viewer.ok("join", {"show_id": room.show_id}))["epoch"]
+        answer = await viewer.ok("join", {"show_id": room.show_id, "since": 1, "epoch": epoch})
         assert "replay" not in answer and answer["stale"] is True
-        answer = await viewer.ok("join", {"show_id": room.show_id, "since": answer["seq"] - 2})
+        answer = await viewer.ok(
+            "join", {"show_id": room.show_id, "since": answer["seq"] - 2, "epoch": epoch}
+        )
         assert len(answer["replay"]) == 2
     finally:
         await room.close()
