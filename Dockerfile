@@ -1,18 +1,30 @@
+# The browser libraries (socket.io-client, hls.js), built by the same `make vendor` as a checkout.
+FROM node:22-slim AS vendor
+RUN apt-get update && apt-get install -y --no-install-recommends make \
+    && rm -rf /var/lib/apt/lists/*
+WORKDIR /src
+COPY Makefile package.json package-lock.json ./
+RUN make vendor
+
 # The app image: one process per container; scale by running more containers behind nginx.
 FROM python:3.11-slim AS app
 
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 \
     HOST=0.0.0.0 PORT=8080 LOG_FORMAT=json DATA_DIR=/data
 
-WORKDIR /app
+# Installed with its static files as package data (tests/integration/test_image.py installs
+# these same paths); the sources are removed so nothing runs from a source tree.
+WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY core core
 COPY server server
 COPY live live
 COPY cart cart
 COPY static static
-RUN pip install --no-cache-dir . && useradd --system --home /data app && mkdir -p /data \
-    && chown app /data
+COPY --from=vendor /src/static/vendor static/vendor
+RUN pip install --no-cache-dir . && cd / && rm -rf /src \
+    && useradd --system --home /data app && mkdir -p /data && chown app /data
+WORKDIR /data
 USER app
 
 EXPOSE 8080

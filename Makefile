@@ -3,11 +3,12 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-NODE_STAMP := node_modules/.installed
+VENDOR_DIR := static/vendor
+VENDOR_STAMP := $(VENDOR_DIR)/.built
 
-.PHONY: install run ingest test check lint format clean
+.PHONY: install vendor run ingest test check lint format clean
 
-install: $(STAMP) $(NODE_STAMP)
+install: $(STAMP) vendor
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -15,11 +16,19 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
 
-# The browser libraries the player and console import (served from node_modules).
-$(NODE_STAMP): package.json package-lock.json
+# The browser libraries the player and console import, as the app serves them under
+# /static/vendor/: only the files it needs, copied out of node_modules into static/vendor/
+# (git-ignored, never committed; package data, so an installed package carries them). The
+# Dockerfile's vendor stage runs this same target.
+vendor: $(VENDOR_STAMP)
+
+$(VENDOR_STAMP): package.json package-lock.json
 	@command -v npm >/dev/null || { echo "npm is needed (apt-get install -y nodejs npm)"; exit 1; }
-	npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
-	@touch $(NODE_STAMP)
+	npm ci --omit=dev --no-audit --no-fund --ignore-scripts --loglevel=error
+	rm -rf $(VENDOR_DIR) && mkdir -p $(VENDOR_DIR)
+	cp node_modules/socket.io-client/dist/socket.io.esm.min.js $(VENDOR_DIR)/socket.io.esm.min.js
+	cp node_modules/hls.js/dist/hls.min.mjs $(VENDOR_DIR)/hls.mjs
+	@touch $(VENDOR_STAMP)
 
 run: install
 	$(BIN)/python -m server migrate
@@ -43,4 +52,4 @@ format: install
 	$(BIN)/ruff check --fix .
 
 clean:
-	rm -rf $(VENV) node_modules var .pytest_cache .mypy_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) node_modules $(VENDOR_DIR) var .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -57,6 +57,8 @@ from server.settings import Settings
 
 log = logging.getLogger(__name__)
 
+# static/ sits beside the packages in a checkout and, installed as package data (pyproject.toml),
+# beside them in site-packages: the same path in both, whatever the working directory.
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 
 
@@ -191,29 +193,26 @@ def create_app(settings: Settings) -> web.Application:
     return app
 
 
-# Browser libraries the pages import, served from node_modules (installed by `npm ci`, see
-# package.json): never copied into the repository. Public name -> path under node_modules.
-VENDOR = {
-    "socket.io.esm.min.js": "socket.io-client/dist/socket.io.esm.min.js",
-    "hls.mjs": "hls.js/dist/hls.min.mjs",
-}
-NODE_MODULES = STATIC_DIR.parent / "node_modules"
+# Browser libraries the pages import, as `make vendor` copies them out of node_modules (see
+# package.json) into static/vendor/: built, never committed.
+VENDOR = ("socket.io.esm.min.js", "hls.mjs")
+VENDOR_DIR = STATIC_DIR / "vendor"
 
 
 def _static_routes(app: web.Application) -> None:
     player = STATIC_DIR / "player"
-    missing = [name for name, path in VENDOR.items() if not (NODE_MODULES / path).is_file()]
+    missing = [name for name in VENDOR if not (VENDOR_DIR / name).is_file()]
     if missing:
         log.warning(
-            "browser libraries missing: run `npm ci` (make install does)",
+            "browser libraries missing: run `make vendor` (make install does)",
             extra={"missing": missing},
         )
 
     async def vendor(request: web.Request) -> web.StreamResponse:
-        path = VENDOR.get(request.match_info["name"])
-        if path is None or not (NODE_MODULES / path).is_file():
+        name = request.match_info["name"]
+        if name not in VENDOR or not (VENDOR_DIR / name).is_file():
             raise not_found("file")
-        response = web.FileResponse(NODE_MODULES / path)
+        response = web.FileResponse(VENDOR_DIR / name)
         response.content_type = "text/javascript"
         response.headers["Cache-Control"] = "public, max-age=3600"
         return response

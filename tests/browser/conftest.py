@@ -19,7 +19,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from server.app import create_app
+from server.app import VENDOR, VENDOR_DIR, create_app
 from server.keys import engine_key
 from server.settings import Settings
 from tests import backends as b
@@ -56,8 +56,8 @@ def _why_not() -> str | None:
         return "the playwright package is not installed (make install installs it)"
     if chromium_path() is None:
         return "Chromium is not installed (apt-get install -y chromium; .ci/run does)"
-    if not (ROOT / "node_modules" / "socket.io-client").is_dir():
-        return "the browser libraries are not installed (npm ci; make install does)"
+    if missing := [name for name in VENDOR if not (VENDOR_DIR / name).is_file()]:
+        return f"the browser libraries {missing} are not built (make vendor; make install does)"
     return None
 
 
