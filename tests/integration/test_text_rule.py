@@ -4,8 +4,10 @@ refuses a row anyway."""
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -16,6 +18,7 @@ from core.identity import Principal
 from live.room.models import ChatMessage
 from server.accounts.tokens import TokenSigner
 from server.keys import realtime_key, sessions_key, settings_key
+from tests import backends as b
 from tests.conftest import ClientFactory
 from tests.helpers import PASSWORD, bearer, error_of, product_body, sign_up
 from tests.room import Room, until
@@ -177,3 +180,56 @@ async def archived(room: Room) -> list[tuple[str, str]]:
             .order_by(ChatMessage.message_id)
         )
         return [(name, text) for name, text in rows]
+
+
+def _row(show_id: int, message_id: int, text: str) -> dict[str, Any]:
+    return {
+        "show_id": show_id,
+        "kind": "chat",
+        "message_id": message_id,
+        "subject": "g:" + "0" * 32,
+        "display_name": "Old",
+        "text": text,
+        "sent_at": datetime.now(UTC),
+    }
+
+
+async def test_the_archive_sets_aside_a_row_the_database_refuses_and_writes_the_rest(
+    room: Room, backend: b.Backend, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A row the database refuses as a data error is set aside and counted once; it is never
+    retried (before, a NUL made PostgreSQL refuse the batch on every flush, forever)."""
+    caplog.set_level(logging.WARNING, logger="live.room.archive")
+    archive = room.client.app[realtime_key].archive
+    # What can no longer come in may still be in flight (Redis's recent chat from before the
+    # rule): PostgreSQL refuses a NUL in text; SQLite stores it. A row whose show is gone (an
+    # integrity error) and a number past 64 bits (a data error) are refused by both.
+    refused_by_pg = _row(room.show_id, 900_001, "old\x00text")
+    orphan = _row(room.show_id + 1000, 900_002, "show gone")
+    too_big = _row(room.show_id, 2**64, "too big")
+    archive.add_messages([_row(room.show_id, 900_000, "before"), refused_by_pg, orphan, too_big])
+    archive.add_messages([_row(room.show_id, 900_003, "after")])
+    expected = 3 if backend.database == "postgresql" else 2
+
+    # The archive's own loop writes the batch (every half second): wait for it.
+    await until(lambda: archive.rejected >= expected, what="the refused rows to be set aside")
+    texts = [text for _, text in await archived(room)]
+    kept = (
+        ["before", "old\x00text", "after"] if backend.database == "sqlite" else ["before", "after"]
+    )
+    assert texts == kept
+    assert archive.rejected == expected
+    metrics = await (await room.client.get("/metrics")).text()
+    assert f"chat_archive_rejected_rows {float(expected)}" in metrics
+
+    # Nothing is retried: flushing again writes nothing and fails nothing.
+    failed = len([r for r in caplog.records if "batch failed" in r.getMessage()])
+    rejected = [r for r in caplog.records if r.getMessage() == "chat archive row rejected"]
+    assert len(rejected) == expected
+    for _ in range(3):
+        await archive.flush()
+    assert len([r for r in caplog.records if "batch failed" in r.getMessage()]) == failed
+    assert archive.rejected == expected
+    # The archive still takes new rows.
+    archive.add_messages([_row(room.show_id, 900_004, "later")])
+    assert [text for _, text in await archived(room)] == [*kept, "later"]
