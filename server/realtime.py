@@ -95,6 +95,12 @@ class Realtime:
         )
         gauge = Gauge("socket_connections", "Open Socket.IO connections", registry=registry)
         gauge.set_function(lambda: self.socket.connections)
+        rejected = Gauge(
+            "chat_archive_rejected_rows",
+            "Chat and question rows the database refused for good (set aside, never retried)",
+            registry=registry,
+        )
+        rejected.set_function(lambda: self.archive.rejected)
 
     def attach(self, app: web.Application) -> None:
         self.sio.attach(app, socketio_path="socket.io")

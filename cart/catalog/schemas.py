@@ -19,13 +19,14 @@ from pydantic import (
 
 from core.db import MAX_ID
 from core.money import Currency, MinorUnits, Stock
+from core.text import plain_text
 
 Sku = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._\-/]{0,63}$")]
-OptionName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=30)]
-OptionValue = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=60)]
+OptionName = Annotated[str, plain_text(30)]
+OptionValue = Annotated[str, plain_text(60)]
 Options = Annotated[dict[OptionName, OptionValue], Field(max_length=5)]
-Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-Description = Annotated[str, StringConstraints(max_length=5000)]
+Title = Annotated[str, plain_text(200)]
+Description = Annotated[str, plain_text(5000, multiline=True, optional=True)]
 # Strict mode wants a URL object; JSON and CSV give strings, so this field alone is lax.
 ImageUrl = Annotated[AnyHttpUrl, UrlConstraints(max_length=2048), Field(strict=False)]
 

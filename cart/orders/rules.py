@@ -24,7 +24,7 @@ import pycountry
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from core.db import MAX_ID
-from core.text import clean_text, spreadsheet_safe
+from core.text import plain_text, spreadsheet_safe
 
 PENDING_PAYMENT_MINUTES = 15
 
@@ -40,34 +40,21 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
 
-def _line(value: str, limit: int) -> str:
-    text = clean_text(value, limit)
-    if "\n" in text or "\t" in text:
-        raise ValueError("must be a single line")
-    return text
+AddressLine = Annotated[str, plain_text(100)]
+OptionalLine = Annotated[str, plain_text(100, optional=True)]
 
 
 class Address(_Strict):
-    name: str
-    line1: str
-    line2: str = ""
-    city: str
-    region: str = ""
+    name: AddressLine
+    line1: AddressLine
+    line2: OptionalLine = ""
+    city: AddressLine
+    region: OptionalLine = ""
     postal_code: Annotated[
         str, StringConstraints(strip_whitespace=True, pattern=r"^[A-Za-z0-9][A-Za-z0-9 -]{0,15}$")
     ]
     country: Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")]
     phone: Annotated[str, StringConstraints(pattern=r"^\+?[0-9 ()-]{0,24}$")] = ""
-
-    @field_validator("name", "line1", "city")
-    @classmethod
-    def _required(cls, value: str) -> str:
-        return _line(value, 100)
-
-    @field_validator("line2", "region")
-    @classmethod
-    def _optional(cls, value: str) -> str:
-        return _line(value, 100) if value.strip() else ""
 
     @field_validator("country")
     @classmethod

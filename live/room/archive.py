@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import insert, select, update
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, StatementError
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from core.db import utcnow
@@ -30,6 +30,23 @@ Deletion = tuple[int, int, datetime]
 
 def from_ms(ms: int) -> datetime:
     return datetime.fromtimestamp(ms / 1000, UTC)
+
+
+def refused_for_good(exc: Exception) -> bool:
+    """The database or its driver refused the row itself (a data or integrity error): written
+    again, it is refused again. Anything else (a lost connection, a timeout) may pass on the
+    next flush.
+
+    asyncpg's data errors (a NUL in a text, SQLSTATE 22021; a number out of range, 22000) reach
+    SQLAlchemy as a plain DBAPIError, so the SQLSTATE class decides: 22 data exception, 23
+    integrity violation. sqlite3 raises OverflowError itself for an integer past 64 bits."""
+    if isinstance(exc, IntegrityError | DataError):
+        return True
+    if isinstance(exc, DBAPIError):
+        state = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+        return isinstance(state, str) and state[:2] in ("22", "23")
+    # Refused before it reached the database: a value no bind parameter takes.
+    return isinstance(exc, StatementError | ValueError | TypeError | OverflowError)
 
 
 class Archive:
@@ -104,18 +121,29 @@ class Archive:
         for row in rows:
             try:
                 await self._write([row], [])
-            except IntegrityError:
+            except Exception as exc:  # noqa: BLE001 - sorted into for good or for now
+                if not refused_for_good(exc):
+                    retry.append(row)  # the database is unreachable: keep it for the next flush
+                    continue
+                # Set aside and counted (chat_archive_rejected_rows), never written again.
                 self.rejected += 1
                 log.warning(
                     "chat archive row rejected",
-                    extra={"show_id": row["show_id"], "message_id": row["message_id"]},
+                    extra={
+                        "show_id": row["show_id"],
+                        "message_id": row["message_id"],
+                        "kind": row["kind"],
+                        "error": getattr(getattr(exc, "orig", None), "sqlstate", None)
+                        or type(exc).__name__,
+                    },
                 )
-            except SQLAlchemyError:
-                retry.append(row)  # the database is unreachable: keep it for the next flush
         try:
             await self._write([], deleted)
-        except SQLAlchemyError:
-            self._deleted[:0] = deleted
+        except Exception as exc:  # noqa: BLE001 - sorted into for good or for now
+            if refused_for_good(exc):
+                log.warning("chat archive deletions rejected", extra={"count": len(deleted)})
+            else:
+                self._deleted[:0] = deleted
         # Bounded: past MAX_BACKLOG rows waiting for a database that does not come back, the
         # oldest are dropped (and counted) rather than growing without limit.
         backlog = retry + self._pending
@@ -130,7 +158,11 @@ class Archive:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self._interval)
             self._wake.clear()
-            await self.flush()
+            try:
+                await self.flush()
+            except Exception:
+                # The writer must outlive any one failure, or the archive stops for good.
+                log.exception("chat archive flush failed")
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self.run(), name="chat-archive")

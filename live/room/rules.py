@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_vali
 from core.db import MAX_ID
 from core.errors import AppError, ErrorCode
 from core.identity import MANAGERS, Role
-from core.text import clean_text
+from core.text import plain_text
 
 # Who may do what in a show's room (the show's shop roles).
 STAFF = frozenset({Role.OWNER, Role.HOST, Role.MODERATOR})
@@ -52,21 +52,11 @@ class Empty(_Event):
 
 
 class Chat(_Event):
-    text: str
-
-    @field_validator("text")
-    @classmethod
-    def _text(cls, value: str) -> str:
-        return clean_text(value, CHAT_MAX)
+    text: Annotated[str, plain_text(CHAT_MAX)]
 
 
 class Ask(_Event):
-    text: str
-
-    @field_validator("text")
-    @classmethod
-    def _text(cls, value: str) -> str:
-        return clean_text(value, QUESTION_MAX)
+    text: Annotated[str, plain_text(QUESTION_MAX)]
 
 
 class Vote(_Event):
@@ -112,12 +102,8 @@ class Ban(_Event):
 
 
 class Announce(_Event):
-    text: str | None
-
-    @field_validator("text")
-    @classmethod
-    def _text(cls, value: str | None) -> str | None:
-        return None if value is None else clean_text(value, ANNOUNCEMENT_MAX)
+    # The console writes it in a text area; None clears it.
+    text: Annotated[str, plain_text(ANNOUNCEMENT_MAX, multiline=True)] | None
 
 
 class SlowMode(_Event):
@@ -126,7 +112,7 @@ class SlowMode(_Event):
 
 class BlockedWords(_Event):
     words: Annotated[
-        list[Annotated[str, StringConstraints(min_length=1, max_length=50, strict=True)]],
+        list[Annotated[str, plain_text(50)]],
         Field(max_length=MAX_BLOCKED_WORDS),
     ]
 
@@ -135,7 +121,7 @@ class BlockedWords(_Event):
     def _words(cls, value: list[str]) -> list[str]:
         out: list[str] = []
         for word in value:
-            folded = fold(word.strip())
+            folded = fold(word)
             if not folded or words_of(folded) != [folded]:
                 raise ValueError(f"{word!r} is not a single word")
             if folded not in out:

@@ -17,10 +17,11 @@ from pydantic import (
 
 from core.db import MAX_ID
 from core.money import Currency
+from core.text import plain_text
 from live.shows.rules import MAX_LINEUP
 
-Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-Description = Annotated[str, StringConstraints(max_length=5000)]
+Title = Annotated[str, plain_text(200)]
+Description = Annotated[str, plain_text(5000, multiline=True, optional=True)]
 # JSON carries datetimes as ISO 8601 strings, so this field alone is lax; it must carry an offset.
 When = Annotated[AwareDatetime, Field(strict=False)]
 ProductId = Annotated[int, Field(ge=1, le=2**62)]

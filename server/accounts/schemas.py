@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
 from core.identity import Role
+from core.text import plain_text
 
-DisplayName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=60)]
+DisplayName = Annotated[str, plain_text(60)]
+ShopName = Annotated[str, plain_text(120)]
 Password = Annotated[str, Field(min_length=8, max_length=128)]
 
 
@@ -32,7 +34,7 @@ class NewGuest(Body):
 
 
 class NewShop(Body):
-    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=120)]
+    name: ShopName
 
 
 class NewInvite(Body):

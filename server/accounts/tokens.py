@@ -8,6 +8,7 @@ import uuid
 import jwt
 
 from core.identity import Principal
+from core.text import scrub
 
 _ISSUER = "liveshop"
 _ALGORITHM = "HS256"
@@ -51,6 +52,9 @@ class TokenSigner:
         kind, sub, name = claims["typ"], claims["sub"], claims["name"]
         if not isinstance(sub, str) or not isinstance(name, str):
             raise InvalidToken("malformed claims")
+        # Tokens signed before the text rule may carry a name it refuses (a NUL breaks
+        # PostgreSQL writes): the holder keeps their session under the name without those.
+        name = scrub(name)
         if kind == "account" and sub.startswith("a:") and sub[2:].isascii() and sub[2:].isdigit():
             return Principal("account", sub, name, account_id=int(sub[2:]))
         if kind == "guest" and sub.startswith("g:"):

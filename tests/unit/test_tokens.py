@@ -207,3 +207,19 @@ def test_non_ascii_digit_subject_is_invalid_token(signer: TokenSigner) -> None:
 def test_non_ascii_digits_in_an_account_subject_are_refused(signer: TokenSigner) -> None:
     with pytest.raises(InvalidToken):
         signer.verify(craft(sub="a:\u0663"))  # ARABIC-INDIC DIGIT THREE
+
+
+@pytest.mark.parametrize(
+    ("name", "shown"),
+    [("Ann\x00", "Ann"), ("\u202eAnn\r\n", "Ann"), ("A\x1b[31mnn", "A[31mnn"), ("\x00", "?")],
+    ids=repr,
+)
+@pytest.mark.parametrize("kind", ["account", "guest"])
+def test_a_name_signed_before_the_text_rule_is_scrubbed(
+    signer: TokenSigner, name: str, shown: str, kind: str
+) -> None:
+    # Guest tokens live 30 days: one issued before the rule must not carry a NUL into a
+    # PostgreSQL write (the order's buyer name, the chat archive), nor lock its holder out.
+    sub = "a:42" if kind == "account" else "g:3f2a9c"
+    principal = signer.verify(craft(sub=sub, typ=kind, name=name))
+    assert principal.display_name == shown
