@@ -4,7 +4,7 @@ it afterwards, not a mix of two histories (the room's epoch, docs/protocol.md)."
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +33,7 @@ async def live_on_valkey(
     make_settings: Callable[..., Settings],
     tmp_path: Path,
     valkey: EmbeddedRedis,
-) -> AsyncIterator[TestClient[Any, Any]]:
+) -> TestClient[Any, Any]:
     """The real app on a real port, on a Redis of the test's own."""
     port = free_port()
     app = create_app(
@@ -41,7 +41,7 @@ async def live_on_valkey(
     )
     client: TestClient[Any, Any] = await aiohttp_client(app, server_kwargs={"port": port})
     await b.truncate_all(app[engine_key])
-    yield client
+    return client
 
 
 async def pin_when_redis_is_back(host: Viewer, product_id: int) -> None:
