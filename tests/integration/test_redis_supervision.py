@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import psutil
 import pytest
 from aiohttp.test_utils import TestClient
 
@@ -142,3 +143,20 @@ async def test_healthz_fails_when_the_embedded_redis_cannot_come_back(
     assert await metric(client, "embedded_redis_failures") == 3.0
     assert await metric(client, "embedded_redis_restarts_total") == 0.0
     assert server.pid is None
+
+
+async def test_stopping_during_a_restart_leaves_no_server_behind(
+    make_client: ClientFactory,
+) -> None:
+    client = await make_client()
+    server = client.app[embedded_redis_key]
+    assert server is not None
+    good = kill_with_a_broken_config(server)
+    await poll(client, "/readyz", lambda _s, b: b.get("redis_state") == "restarting")
+    # The next attempt would succeed; the stop must win over it, not race it.
+    (server.data_dir / "valkey.conf").write_text(good)
+    await server.stop()
+    assert (server.state, server.pid) == ("stopped", None)
+    valkeys = [p for p in psutil.Process().children() if "valkey" in p.name()]
+    assert valkeys == []
+    assert (await (await client.get("/readyz")).json())["redis_state"] == "stopped"
