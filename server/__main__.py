@@ -12,7 +12,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from aiohttp import web
 from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -41,8 +40,7 @@ def cmd_migrate(settings: Settings, _args: argparse.Namespace) -> int:
 
 
 def cmd_run(settings: Settings, _args: argparse.Namespace) -> int:
-    from server import migrate
-    from server.access_log import AccessLogger
+    from server import migrate, serve
     from server.app import create_app
     from server.embedded_redis import EmbeddedRedisError
     from server.logs import setup_logging
@@ -73,17 +71,11 @@ def cmd_run(settings: Settings, _args: argparse.Namespace) -> int:
             "redis": "embedded" if settings.embedded_redis else "external",
         },
     )
-    # run_app turns SIGTERM and SIGINT into a graceful stop: the listener closes, in-flight
+    # The first SIGTERM or SIGINT starts a graceful stop: the listener closes, in-flight
     # requests get shutdown_timeout to finish, then cleanup_ctx closes sockets and stops Redis.
+    # Further signals (make forwards the group's SIGTERM again) are logged and ignored.
     try:
-        web.run_app(
-            app,
-            host=settings.host,
-            port=settings.port,
-            shutdown_timeout=settings.shutdown_timeout,
-            access_log_class=AccessLogger,
-            print=lambda _msg: log.info("listening", extra={"url": settings.base_url}),
-        )
+        serve.run(app, settings)
     except (EmbeddedRedisError, OSError, RedisError, SQLAlchemyError) as exc:
         # Start-up failures (port taken, data directory in use, a backend unreachable) end in
         # one line, not a traceback; the traceback is there at DEBUG.

@@ -29,7 +29,7 @@ from server.accounts.shops import ShopService
 from server.accounts.tokens import TokenSigner
 from server.accounts.views import AccountViews
 from server.commerce import attach_commerce, deal_opener
-from server.embedded_redis import EmbeddedRedis
+from server.embedded_redis import EmbeddedRedis, RestartPolicy
 from server.health import healthz, readyz
 from server.keys import (
     embedded_redis_key,
@@ -44,6 +44,7 @@ from server.keys import (
     settings_key,
 )
 from server.metrics import (
+    EmbeddedRedisCollector,
     Metrics,
     gc_signal_ctx,
     loop_lag_ctx,
@@ -99,7 +100,13 @@ def create_app(settings: Settings) -> web.Application:
     )
     app[settings_key] = settings
 
-    embedded = EmbeddedRedis(settings.data_dir / "redis") if settings.embedded_redis else None
+    embedded = None
+    if settings.embedded_redis:
+        policy = RestartPolicy(
+            attempts=settings.embedded_redis_restart_attempts,
+            backoff_max_seconds=settings.embedded_redis_restart_backoff_max_seconds,
+        )
+        embedded = EmbeddedRedis(settings.data_dir / "redis", policy)
     redis_url = embedded.url if embedded is not None else settings.redis_url
     assert redis_url is not None
     # The client connects lazily, so it can be built before the embedded server starts.
@@ -116,6 +123,8 @@ def create_app(settings: Settings) -> web.Application:
     app[limiter_key] = limiter
     app[registry_key] = registry
     app[metrics_key] = Metrics(registry)
+    if embedded is not None:
+        registry.register(EmbeddedRedisCollector(embedded))
 
     passwords = Passwords(settings.password_hash_time_cost, settings.password_hash_memory_kib)
     auth = AuthService(sessions, passwords, signer, limiter, settings)

@@ -7,13 +7,16 @@ import gc
 import logging
 import signal
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.registry import Collector
 
+from server.embedded_redis import EmbeddedRedis
 from server.keys import registry_key
 
 log = logging.getLogger(__name__)
@@ -42,6 +45,31 @@ class Metrics:
 
 
 metrics_key = web.AppKey("metrics", Metrics)
+
+
+class EmbeddedRedisCollector(Collector):
+    """The embedded Redis's supervision, read when scraped."""
+
+    def __init__(self, server: EmbeddedRedis) -> None:
+        self.server = server
+
+    def collect(self) -> Iterator[Metric]:
+        server = self.server
+        yield GaugeMetricFamily(
+            "embedded_redis_up",
+            "1 while the embedded Redis runs, 0 while it is down or restarting",
+            value=1.0 if server.state == "up" else 0.0,
+        )
+        yield CounterMetricFamily(
+            "embedded_redis_restarts",
+            "Times the embedded Redis exited on its own and was started again",
+            value=server.restarts,
+        )
+        yield GaugeMetricFamily(
+            "embedded_redis_failures",
+            "Failed restarts (or quick deaths) of the embedded Redis in a row",
+            value=server.failures,
+        )
 
 
 def route_name(request: web.Request) -> str:

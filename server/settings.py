@@ -69,6 +69,10 @@ class Settings(BaseSettings):
     sockets_per_ip: int = Field(50, ge=1, le=1_000_000)
 
     redis_max_connections: int = Field(64, ge=2, le=10_000)
+    # The embedded Redis is started again when it exits on its own, with a backoff doubling
+    # from 0.1 s up to this; after this many failures in a row it gives up and /healthz fails.
+    embedded_redis_restart_attempts: int = Field(10, ge=0, le=1000)
+    embedded_redis_restart_backoff_max_seconds: float = Field(5.0, ge=0.1, le=300)
 
     # Carts.
     cart_ttl_seconds: int = Field(86400, ge=60, le=30 * 86400)
