@@ -18,22 +18,14 @@ from collections.abc import Callable
 from typing import Any
 
 import psutil
-import pytest
 from aiohttp.test_utils import TestClient
 
 from server.embedded_redis import EmbeddedRedis
 from server.keys import embedded_redis_key
-from tests.backends import Backend
 from tests.conftest import ClientFactory
 from tests.helpers import bearer
 from tests.room import Room
 from tests.shopping import add, start_show
-
-
-@pytest.fixture(autouse=True)
-def _embedded_only(backend: Backend) -> None:
-    if backend.redis != "embedded":
-        pytest.skip("the app supervises only its embedded Redis")
 
 
 async def poll(
@@ -72,7 +64,7 @@ def kill_with_a_broken_config(server: EmbeddedRedis) -> str:
 async def test_a_killed_embedded_redis_comes_back_with_its_data(
     make_client: ClientFactory,
 ) -> None:
-    client = await make_client()
+    client = await make_client(redis_url=None)  # its own embedded Redis, either database
     server = client.app[embedded_redis_key]
     assert server is not None
     room = await Room(client).setup(products=1)
@@ -129,7 +121,7 @@ async def test_a_killed_embedded_redis_comes_back_with_its_data(
 async def test_healthz_fails_when_the_embedded_redis_cannot_come_back(
     make_client: ClientFactory,
 ) -> None:
-    client = await make_client(embedded_redis_restart_attempts=3)
+    client = await make_client(redis_url=None, embedded_redis_restart_attempts=3)
     server = client.app[embedded_redis_key]
     assert server is not None
     kill_with_a_broken_config(server)
@@ -148,7 +140,7 @@ async def test_healthz_fails_when_the_embedded_redis_cannot_come_back(
 async def test_stopping_during_a_restart_leaves_no_server_behind(
     make_client: ClientFactory,
 ) -> None:
-    client = await make_client()
+    client = await make_client(redis_url=None)  # its own embedded Redis, either database
     server = client.app[embedded_redis_key]
     assert server is not None
     good = kill_with_a_broken_config(server)

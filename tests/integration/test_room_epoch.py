@@ -9,12 +9,14 @@ frame and join answer carries the room's epoch; a restart starts a new one.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
+from aiohttp.test_utils import TestClient
 
 from server.embedded_redis import EmbeddedRedis
+from server.keys import embedded_redis_key
 from tests.conftest import ClientFactory
 from tests.redis_loss import AofCheckpoint
 from tests.room import Room, Viewer, until
@@ -45,7 +47,35 @@ def pin_ids(answer: dict[str, Any]) -> list[int]:
 async def test_viewers_follow_a_room_whose_redis_lost_its_last_writes(
     make_client: ClientFactory, valkey: EmbeddedRedis, checkpoint: AofCheckpoint
 ) -> None:
-    client = await make_client(redis_url=valkey.url)
+    """An external Redis (REDIS_URL), started again by its operator."""
+
+    async def restart() -> None:
+        await valkey.stop()
+        await valkey.start()
+
+    await across_a_lossy_restart(await make_client(redis_url=valkey.url), checkpoint, restart)
+
+
+async def test_viewers_follow_a_room_whose_embedded_redis_lost_its_last_writes(
+    make_client: ClientFactory,
+) -> None:
+    """The app's own embedded Redis (with either database), started again by the app's
+    supervisor."""
+    client = await make_client(redis_url=None)
+    embedded = client.app[embedded_redis_key]
+    assert embedded is not None
+    checkpoint = AofCheckpoint(embedded)
+    try:
+        await across_a_lossy_restart(client, checkpoint, None)
+    finally:
+        checkpoint.close()
+
+
+async def across_a_lossy_restart(
+    client: TestClient[Any, Any],
+    checkpoint: AofCheckpoint,
+    restart: Callable[[], Awaitable[None]] | None,
+) -> None:
     room = await Room(client).setup(products=4)
     try:
         await start_show(room)
@@ -66,8 +96,8 @@ async def test_viewers_follow_a_room_whose_redis_lost_its_last_writes(
         assert {f["epoch"] for f in viewer.frames} == {epoch}
 
         checkpoint.lose_since()
-        await valkey.stop()
-        await valkey.start()
+        if restart is not None:
+            await restart()
 
         # The room as Redis has it now: only the first pin. The next change is numbered from
         # there, in a new epoch, and reaches the viewer who is still connected.
