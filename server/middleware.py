@@ -11,6 +11,8 @@ from collections.abc import Iterable
 
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.exc import DBAPIError
 
 from core.errors import AppError, ErrorCode
@@ -28,6 +30,11 @@ _STATUS_CODES: dict[int, ErrorCode] = {
     413: ErrorCode.PAYLOAD_TOO_LARGE,
     415: ErrorCode.UNSUPPORTED_MEDIA_TYPE,
 }
+
+
+REDIS_UNAVAILABLE = AppError(
+    ErrorCode.BUSY, "the live store is unavailable; try again", retry_after=1
+)
 
 
 def error_response(err: AppError) -> web.Response:
@@ -66,6 +73,14 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return error_response(
             AppError(ErrorCode.BUSY, "the database is busy; try again", retry_after=1)
         )
+    except (RedisConnectionError, RedisTimeoutError) as exc:
+        # Redis restarting (the embedded one is brought back by its supervisor) or out of
+        # reach: worth a retry, not a stack trace in the log per request.
+        log.warning(
+            "redis unavailable",
+            extra={"method": request.method, "route": request.path, "error": type(exc).__name__},
+        )
+        return error_response(REDIS_UNAVAILABLE)
     except Exception:
         log.exception("unhandled error", extra={"method": request.method, "route": request.path})
         return error_response(AppError(ErrorCode.INTERNAL_ERROR, "internal error"))

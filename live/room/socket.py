@@ -22,6 +22,8 @@ from typing import Any
 import socketio
 from engineio import packet as eio_packet
 from pydantic import BaseModel
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from socketio import packet as sio_packet
 
 from core.errors import AppError, ErrorCode
@@ -398,6 +400,9 @@ class RoomSocket:
             return {"ok": True, **answer}
         except AppError as err:
             return _error(err)
+        except (RedisConnectionError, RedisTimeoutError):
+            log.warning("redis unavailable", extra={"event": "join", "sid": sid})
+            return _error(REDIS_UNAVAILABLE)
         except Exception:
             log.exception("join failed", extra={"sid": sid})
             return _error(AppError(ErrorCode.INTERNAL_ERROR, "internal error"))
@@ -437,6 +442,9 @@ class RoomSocket:
                 return {"ok": True, **await handler(conn.seat, body)}
             except AppError as err:
                 return _error(err)
+            except (RedisConnectionError, RedisTimeoutError):
+                log.warning("redis unavailable", extra={"event": name, "sid": sid})
+                return _error(REDIS_UNAVAILABLE)
             except Exception:
                 log.exception("event failed", extra={"event": name, "sid": sid})
                 return _error(AppError(ErrorCode.INTERNAL_ERROR, "internal error"))
@@ -448,6 +456,12 @@ class RoomSocket:
         for banned_sid in sids:
             await self.sio.disconnect(banned_sid)
         return answer
+
+
+# Redis restarting or out of reach: worth a retry (the client's own, after retry_after).
+REDIS_UNAVAILABLE = AppError(
+    ErrorCode.BUSY, "the live room is unavailable; try again", retry_after=1
+)
 
 
 def _one(args: tuple[Any, ...], empty_ok: bool = False) -> Any:

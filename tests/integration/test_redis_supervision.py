@@ -85,8 +85,10 @@ async def test_a_killed_embedded_redis_comes_back_with_its_data(
     assert (await client.get("/healthz")).status == 200  # alive: no app restart needed yet
     assert await metric(client, "embedded_redis_up") == 0.0
     resp = await client.get(f"/api/shows/{room.show_id}/cart", headers=bearer(viewer.token))
-    assert resp.status >= 500
-    assert set((await resp.json())["error"]) == {"code", "message"}
+    assert resp.status == 503 and resp.headers["Retry-After"] == "1"
+    assert (await resp.json())["error"]["code"] == "busy"
+    error = await viewer.refused("chat", {"text": "while it is down"}, "busy")
+    assert error["retry_after"] == 1
 
     (server.data_dir / "valkey.conf").write_text(good)
     body = await poll(client, "/readyz", lambda status, _b: status == 200)
