@@ -243,7 +243,14 @@ class RoomService:
             self._roles[key] = cached
         return seat.with_role(cached[0])
 
+    def _backlog_check(self, show_id: int) -> None:
+        # An acknowledged message must reach the room: while its frames cannot be published
+        # and the backlog is full, new messages are refused instead of dropped later.
+        if not self._coalescer.accepting(show_id):
+            raise AppError(ErrorCode.BUSY, "the room is catching up; try again", retry_after=1)
+
     async def chat(self, seat: Seat, body: rules.Chat) -> dict[str, Any]:
+        self._backlog_check(seat.show_id)
         seat = await self._current(seat)
         outcome = await self._store.gate(
             seat.show_id,
@@ -265,6 +272,7 @@ class RoomService:
         return {"id": message["id"]}
 
     async def ask(self, seat: Seat, body: rules.Ask) -> dict[str, Any]:
+        self._backlog_check(seat.show_id)
         seat = await self._current(seat)
         outcome = await self._store.gate(
             seat.show_id,

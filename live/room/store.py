@@ -316,36 +316,48 @@ end
 return {'ok', seq}
 """
 
-# ARGV: recent chat to keep, how many chat messages follow, the messages, events (a JSON array
-# body, maybe empty), whether hearts changed ('1'/'0'), then the question ids whose votes changed.
-# Counts are read here, at publish time, so frames from several nodes never carry an older
-# count after a newer one.
+# ARGV: node id, frame number, recent chat to keep, how many chat messages follow, the messages,
+# events (a JSON array body, maybe empty), whether hearts changed ('1'/'0'), the deal product ids,
+# then the question ids whose votes changed. Counts are read here, at publish time, so frames
+# from several nodes never carry an older count after a newer one. A node numbers its frames and
+# retries a failed one with the same number: `flushed` keeps the last number applied per node, so
+# a frame that was applied although its answer was lost is not applied twice. Returns the seq,
+# or 0 (nothing to publish, already applied, or the room is gone).
 _FLUSH = """
 -- A room that is gone (its show was deleted) is not brought back by late chat.
 if redis.call('EXISTS', base .. 'state') == 0 then return 0 end
-local n = tonumber(ARGV[7])
-for i = 8, 7 + n do redis.call('LPUSH', base .. 'chat', ARGV[i]) end
-if n > 0 then redis.call('LTRIM', base .. 'chat', 0, tonumber(ARGV[6]) - 1) end
+local number = tonumber(ARGV[7])
+if number > 0 and tonumber(redis.call('HGET', base .. 'flushed', ARGV[6]) or '0') >= number then
+  return 0
+end
+local n = tonumber(ARGV[9])
+for i = 10, 9 + n do redis.call('LPUSH', base .. 'chat', ARGV[i]) end
+if n > 0 then redis.call('LTRIM', base .. 'chat', 0, tonumber(ARGV[8]) - 1) end
 local parts = {}
-if ARGV[8 + n] ~= '' then parts[#parts + 1] = ARGV[8 + n] end
-if ARGV[9 + n] == '1' then
+if ARGV[10 + n] ~= '' then parts[#parts + 1] = ARGV[10 + n] end
+if ARGV[11 + n] == '1' then
   parts[#parts + 1] = '{"type":"reactions","hearts":'
     .. (redis.call('HGET', base .. 'state', 'hearts') or '0') .. '}'
 end
-for pid in string.gmatch(ARGV[10 + n], '%d+') do
+for pid in string.gmatch(ARGV[12 + n], '%d+') do
   local left = redis.call('HGET', base .. 'units', pid)
   if left then
     parts[#parts + 1] = '{"type":"units","product_id":' .. pid .. ',"units_left":' .. left .. '}'
   end
 end
-for i = 11 + n, #ARGV do
+for i = 13 + n, #ARGV do
   local votes = redis.call('HGET', base .. 'qvotes', ARGV[i])
   if votes then
     parts[#parts + 1] = '{"type":"question.votes","id":' .. ARGV[i] .. ',"votes":' .. votes .. '}'
   end
 end
-if #parts == 0 then return 0 end
-return publish('[' .. table.concat(parts, ',') .. ']')
+local seq = 0
+if #parts > 0 then seq = publish('[' .. table.concat(parts, ',') .. ']') end
+-- Last, so a frame whose script failed half way is applied again when retried.
+if number > 0 then
+  redis.call('HSET', base .. 'flushed', ARGV[6], number)
+end
+return seq
 """
 
 # Flash-deal units, gated per checkout. A checkout's take is a *claim* (one per idempotency key):
@@ -743,12 +755,15 @@ class RoomStore:
         question_ids: list[int],
         client: Any = None,
         units: list[int] | None = None,
+        number: tuple[str, int] = ("", 0),
     ) -> Any:
         """Publish one coalesced frame (and keep its chat messages as recent chat). Counts
-        (hearts, votes, deal units left) are read when the frame is published."""
+        (hearts, votes, deal units left) are read when the frame is published. `number` (node
+        id, frame number) makes a retried frame apply once; its default applies every time."""
         return await self._run(
             self._flush,
             show_id,
+            *number,
             RECENT_CHAT,
             len(chat),
             *chat,
