@@ -85,10 +85,9 @@ class Seat:
 
 RoomClosed = Callable[[int], Awaitable[None]]
 
-ENDED_TTL = 86400
 # Exemptions (slow mode, rate limits) and role badges follow a role change within this many
 # seconds; staff actions always read the role afresh.
-ROLE_TTL = 5.0  # a room's keys live one day after its show ended
+ROLE_TTL = 5.0
 
 
 class RoomService:
@@ -527,7 +526,6 @@ class RoomService:
         seq = int(outcome.values[0]) if outcome.ok else None
         await self._archive.record(show_id, f"status.{target.value}", {field: at}, seq)
         if target is Status.ENDED:
-            await self._store.expire_all(show_id, ENDED_TTL)
             for callback in self._on_closed:
                 await callback(show_id)
         return show
