@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Gauge
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
@@ -27,6 +29,32 @@ from server.accounts.views import client_ip
 from server.settings import Settings
 
 log = logging.getLogger(__name__)
+
+
+class RoomCollector(Collector):
+    """The coalescer's counters, read when /metrics is scraped."""
+
+    def __init__(self, coalescer: Coalescer) -> None:
+        self._coalescer = coalescer
+
+    def collect(self) -> Iterator[Metric]:
+        c = self._coalescer
+        yield CounterMetricFamily(
+            "room_frames_published", "Coalesced room frames published", value=c.frames_published
+        )
+        yield CounterMetricFamily(
+            "room_flush_failures",
+            "Coalesced room frame publishes that failed (each attempt; retried)",
+            value=c.flush_failures,
+        )
+        yield CounterMetricFamily(
+            "room_chat_dropped",
+            "Acknowledged chat messages given up after the flush retries ran out",
+            value=c.chat_dropped,
+        )
+        yield GaugeMetricFamily(
+            "room_frames_waiting", "Room frames waiting for a retry", value=c.frames_waiting
+        )
 
 
 class Realtime:
@@ -64,7 +92,13 @@ class Realtime:
         self.manager.fetch = self.store.frames
         self.manager.latest = self.store.latest
         self.archive = Archive(sessions)
-        self.coalescer = Coalescer(self.store, self.archive, settings.room_tick_ms)
+        self.coalescer = Coalescer(
+            self.store,
+            self.archive,
+            settings.room_tick_ms,
+            self.node_id,
+            settings.room_flush_retry_seconds,
+        )
         self.presence = Presence(self.store, self.node_id)
         self.service = RoomService(
             self.store,
@@ -101,6 +135,7 @@ class Realtime:
             registry=registry,
         )
         rejected.set_function(lambda: self.archive.rejected)
+        registry.register(RoomCollector(self.coalescer))
 
     def attach(self, app: web.Application) -> None:
         self.sio.attach(app, socketio_path="socket.io")

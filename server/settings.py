@@ -61,6 +61,8 @@ class Settings(BaseSettings):
 
     # The live room.
     room_tick_ms: int = Field(100, ge=10, le=2000)
+    # A coalesced frame that cannot be published is retried this long before it is dropped.
+    room_flush_retry_seconds: float = Field(30.0, ge=0.1, le=3600)
     room_replay_frames: int = Field(2000, ge=10, le=1_000_000)
     chat_rate_messages: int = Field(5, ge=1, le=1000)
     chat_rate_window_seconds: int = Field(10, ge=1, le=3600)

@@ -14,7 +14,9 @@ that second's lock sums the live entries and broadcasts the numbers if they chan
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
+import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,6 +28,10 @@ from live.room.store import RoomStore, dumps
 log = logging.getLogger(__name__)
 
 MAX_PURCHASES_PER_FRAME = 3
+# A frame that cannot be published is retried for this long before its chat counts as dropped.
+RETRY_SECONDS = 30.0
+# Events (chat, questions) a show may have waiting while its frames cannot be published.
+MAX_WAITING = 1000
 
 
 @dataclass
@@ -44,21 +50,77 @@ class _Pending:
         purchases = {"type": "purchases", "items": self.purchases, "more": self.more_purchases}
         return [*self.events, dumps(purchases)]
 
+    def frame(self, number: int) -> _Frame:
+        return _Frame(
+            number,
+            self.chat,
+            self.encoded_events(),
+            self.hearts,
+            sorted(self.votes),
+            sorted(self.units),
+        )
+
+
+@dataclass
+class _Frame:
+    """One show's coalesced frame, numbered on this node so that a retry applies it once."""
+
+    number: int
+    chat: list[str]
+    events: list[str]
+    hearts: bool
+    votes: list[int]
+    units: list[int]
+    failed_at: float | None = None  # when its first attempt failed (monotonic)
+
 
 class Coalescer:
-    def __init__(self, store: RoomStore, archive: Archive, tick_ms: int) -> None:
+    """A frame whose publish failed (Redis unreachable, a script error) is retried every tick,
+    with its number, until it is published or `retry_seconds` passed; only then are its chat
+    messages, already acknowledged with their ids, counted as dropped. While a show has a frame
+    waiting for its retry, newer traffic waits behind it (at most MAX_WAITING events; past that
+    chat and questions are refused with `busy`), so a show's frames keep their order."""
+
+    def __init__(
+        self,
+        store: RoomStore,
+        archive: Archive,
+        tick_ms: int,
+        node: str = "",
+        retry_seconds: float = RETRY_SECONDS,
+    ) -> None:
         self._store = store
         self._archive = archive
         self._tick = tick_ms / 1000
+        self._node = node
+        self._retry_seconds = retry_seconds
         self._pending: dict[int, _Pending] = {}
+        self._retry: dict[int, _Frame] = {}
+        self._numbers = itertools.count(1)
+        # One flush at a time: a show's frames leave in their numbers' order.
+        self._lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
         self.frames_published = 0
+        self.flush_failures = 0  # frame publishes that failed (each attempt)
+        self.chat_dropped = 0  # acknowledged chat messages given up after `retry_seconds`
+
+    @property
+    def frames_waiting(self) -> int:
+        """Frames waiting for a retry."""
+        return len(self._retry)
 
     def _for(self, show_id: int) -> _Pending:
         pending = self._pending.get(show_id)
         if pending is None:
             pending = self._pending[show_id] = _Pending()
         return pending
+
+    def accepting(self, show_id: int) -> bool:
+        """False while a show's frames cannot be published and its backlog is full."""
+        waiting = self._retry.get(show_id)
+        pending = self._pending.get(show_id)
+        count = (len(waiting.events) if waiting else 0) + (len(pending.events) if pending else 0)
+        return count < MAX_WAITING
 
     def chat(self, show_id: int, message: dict[str, Any]) -> None:
         raw = dumps(message)
@@ -91,42 +153,61 @@ class Coalescer:
         else:
             pending.more_purchases += 1
 
+    def _next(self, show_id: int) -> _Frame | None:
+        """The show's next frame: the one waiting for its retry, else what is pending."""
+        frame = self._retry.pop(show_id, None)
+        if frame is None:
+            pending = self._pending.pop(show_id, None)
+            if pending is not None:
+                frame = pending.frame(next(self._numbers))
+        return frame
+
     async def flush(self, show_id: int | None = None) -> None:
-        """Publish what waits (for one show, or all); called every tick."""
-        if show_id is not None:
-            if show_id in self._pending:
-                one = self._pending.pop(show_id)
-                pipe = self._store.pipeline()
-                await self._store.flush(
-                    show_id,
-                    one.chat,
-                    one.encoded_events(),
-                    one.hearts,
-                    sorted(one.votes),
-                    pipe,
-                    sorted(one.units),
-                )
-                await pipe.execute()
-            return
-        if not self._pending:
-            return
-        batch, self._pending = self._pending, {}
+        """Publish what waits: one frame per show (called every tick); or, for one show,
+        everything it has waiting (before its final frame), raising if that fails."""
+        async with self._lock:
+            if show_id is None:
+                shows = list(self._retry.keys() | self._pending.keys())
+                frames = [(s, f) for s in shows if (f := self._next(s)) is not None]
+                if frames:
+                    await self._send(frames)
+                return
+            while (frame := self._next(show_id)) is not None:
+                if not await self._send([(show_id, frame)]):
+                    raise RoomFlushError(show_id)
+
+    async def _send(self, frames: list[tuple[int, _Frame]]) -> bool:
+        """One pipeline for the frames; each that failed waits for its retry."""
         pipe = self._store.pipeline()
-        for show_id, pending in batch.items():
+        for show_id, f in frames:
             await self._store.flush(
-                show_id,
-                pending.chat,
-                pending.encoded_events(),
-                pending.hearts,
-                sorted(pending.votes),
-                pipe,
-                sorted(pending.units),
+                show_id, f.chat, f.events, f.hearts, f.votes, pipe, f.units, (self._node, f.number)
             )
+        results: list[Any]
         try:
-            await pipe.execute()
-            self.frames_published += len(batch)
+            results = await pipe.execute(raise_on_error=False)
         except Exception:
-            log.exception("room flush failed", extra={"shows": len(batch)})
+            log.warning("room flush failed", extra={"shows": len(frames)}, exc_info=True)
+            results = [None] * len(frames)
+        now = time.monotonic()
+        sent = True
+        for (show_id, frame), result in zip(frames, results, strict=True):
+            if result is not None and not isinstance(result, Exception):
+                self.frames_published += 1
+                continue
+            sent = False
+            self.flush_failures += 1
+            if frame.failed_at is None:
+                frame.failed_at = now
+            if now - frame.failed_at < self._retry_seconds:
+                self._retry[show_id] = frame
+            else:
+                self.chat_dropped += len(frame.chat)
+                log.error(
+                    "room frame dropped",
+                    extra={"show_id": show_id, "chat": len(frame.chat), "error": str(result)},
+                )
+        return sent
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -144,7 +225,20 @@ class Coalescer:
     async def stop(self) -> None:
         await cancel(self._task)
         self._task = None
-        await self.flush()
+        # Shutting down: each show's waiting frames get one more try each.
+        while self._retry or self._pending:
+            await self.flush()
+            if self._retry:
+                dropped = sum(len(f.chat) for f in self._retry.values())
+                self.chat_dropped += dropped
+                log.error("room frames dropped at shutdown", extra={"chat": dropped})
+                self._retry.clear()
+
+
+class RoomFlushError(Exception):
+    def __init__(self, show_id: int) -> None:
+        super().__init__(f"the room of show {show_id} could not publish its waiting frames")
+        self.show_id = show_id
 
 
 def _archived(show_id: int, kind: str, item: dict[str, Any]) -> dict[str, Any]:

@@ -85,10 +85,9 @@ class Seat:
 
 RoomClosed = Callable[[int], Awaitable[None]]
 
-ENDED_TTL = 86400
 # Exemptions (slow mode, rate limits) and role badges follow a role change within this many
 # seconds; staff actions always read the role afresh.
-ROLE_TTL = 5.0  # a room's keys live one day after its show ended
+ROLE_TTL = 5.0
 
 
 class RoomService:
@@ -250,7 +249,14 @@ class RoomService:
             self._roles[key] = cached
         return seat.with_role(cached[0])
 
+    def _backlog_check(self, show_id: int) -> None:
+        # An acknowledged message must reach the room: while its frames cannot be published
+        # and the backlog is full, new messages are refused instead of dropped later.
+        if not self._coalescer.accepting(show_id):
+            raise AppError(ErrorCode.BUSY, "the room is catching up; try again", retry_after=1)
+
     async def chat(self, seat: Seat, body: rules.Chat) -> dict[str, Any]:
+        self._backlog_check(seat.show_id)
         seat = await self._current(seat)
         outcome = await self._store.gate(
             seat.show_id,
@@ -272,6 +278,7 @@ class RoomService:
         return {"id": message["id"]}
 
     async def ask(self, seat: Seat, body: rules.Ask) -> dict[str, Any]:
+        self._backlog_check(seat.show_id)
         seat = await self._current(seat)
         outcome = await self._store.gate(
             seat.show_id,
@@ -526,7 +533,6 @@ class RoomService:
         seq = int(outcome.values[0]) if outcome.ok else None
         await self._archive.record(show_id, f"status.{target.value}", {field: at}, seq)
         if target is Status.ENDED:
-            await self._store.expire_all(show_id, ENDED_TTL)
             for callback in self._on_closed:
                 await callback(show_id)
         return show

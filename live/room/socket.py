@@ -56,6 +56,7 @@ class RoomManager(socketio.AsyncRedisManager):  # type: ignore[misc]
         # Reads a show's newest frame: what a node catches up to after its link came back.
         self.latest: LatestFrame | None = None
         self.catch_ups = 0
+        self.resubscribe_first_s = RESUBSCRIBE_FIRST_S
         # The epoch and seq of the last frame seen per room (frames of one epoch only are
         # numbered one after another).
         self._last_seq: dict[str, tuple[str, int]] = {}
@@ -110,7 +111,7 @@ class RoomManager(socketio.AsyncRedisManager):  # type: ignore[misc]
         # python-socketio's loop, plus a catch-up each time the link is back: frames published
         # while it was down reach nobody on this node until a later frame shows the gap, and
         # a later frame may never come (or may be of a new epoch, after a Redis restart).
-        delay = RESUBSCRIBE_FIRST_S
+        failures = 0
         subscribed = False
         while True:
             try:
@@ -118,18 +119,19 @@ class RoomManager(socketio.AsyncRedisManager):  # type: ignore[misc]
                     self._redis_connect()
                     await self.pubsub.subscribe(self.channel)
                     subscribed = True
-                    delay = RESUBSCRIBE_FIRST_S
+                    failures = 0
                     await self._catch_up()
                 async for message in self.pubsub.listen():
                     yield message
             except Exception as exc:  # noqa: BLE001 (any failure: reconnect)
+                delay = min(self.resubscribe_first_s * 2**failures, RESUBSCRIBE_MAX_S)
+                failures += 1
                 log.warning(
                     "room pub/sub link lost; retrying",
                     extra={"error": type(exc).__name__, "retry_s": delay},
                 )
                 subscribed = False
                 await asyncio.sleep(delay)
-                delay = min(delay * 2, RESUBSCRIBE_MAX_S)
 
     async def _catch_up(self) -> None:
         """Deliver each open room's newest frame if this node has not: the usual gap fill

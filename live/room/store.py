@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from redis.asyncio import Redis
@@ -38,6 +39,9 @@ local function epoch()
   local now = redis.call('TIME')
   local id = string.format('%x%05x', tonumber(now[1]), tonumber(now[2]))
   redis.call('HSET', base .. 'epoch', 'run', run, 'id', id)
+  -- An ended room's keys expire together (see keep()).
+  local ttl = redis.call('PTTL', base .. 'state')
+  if ttl > 0 then redis.call('PEXPIRE', base .. 'epoch', ttl) end
   return id
 end
 local function publish(events)
@@ -86,8 +90,51 @@ local function set_status(status)
   redis.call('HSET', base .. 'state', 'status', status)
   return true
 end
+-- Ended, or gone (its show was deleted): nothing may bring the room's keys back.
+local function closed()
+  local status = redis.call('HGET', base .. 'state', 'status')
+  return not status or status == 'ended'
+end
+-- Once the show ended its room's keys expire together (`state` has a TTL only then): a key
+-- written later (late chat, a join, a moderation) gets the time the room has left.
+local function keep(name)
+  local ttl = redis.call('PTTL', base .. 'state')
+  if ttl > 0 then redis.call('PEXPIRE', base .. name, ttl) end
+end
+-- Every key of a room that lives as long as the room, beside `bought:<product id>` (one per
+-- pinned product). Per-viewer data lives in these (`sids`: a subject's connections, `qv`:
+-- question votes), so ending or deleting a show touches known keys only, never a keyspace scan.
+-- `rl:*` and `slow:*` carry their own short TTL from the moment they are written.
+local ROOM_KEYS = {'seq', 'epoch', 'log', 'state', 'pins', 'units', 'chat', 'msgid', 'q', 'qvotes',
+  'qrank', 'qid', 'qv', 'presence', 'statslock', 'uniq', 'sids', 'bans', 'timeouts', 'blocked',
+  'claims', 'dealgen', 'flushed'}
+local function room_keys()
+  local keys = {}
+  for _, name in ipairs(ROOM_KEYS) do keys[#keys + 1] = base .. name end
+  for _, pid in ipairs(redis.call('HKEYS', base .. 'pins')) do
+    keys[#keys + 1] = base .. 'bought:' .. pid
+  end
+  return keys
+end
+-- A subject's connections: one field per subject, its sids separated by spaces.
+local function sids_of(subject)
+  local sids = {}
+  for sid in string.gmatch(redis.call('HGET', base .. 'sids', subject) or '', '%S+') do
+    sids[#sids + 1] = sid
+  end
+  return sids
+end
+local function set_sids(subject, sids)
+  if #sids == 0 then
+    redis.call('HDEL', base .. 'sids', subject)
+  else
+    redis.call('HSET', base .. 'sids', subject, table.concat(sids, ' '))
+    keep('sids')
+  end
+end
 """
 
+# ARGV: shop id, status, currency, started at, ended at, playback URL, TTL after the end.
 # Opens a room from the show's record. Only what is missing is set: a room opened meanwhile (a
 # viewer's join and a start racing) keeps its status, and a status change reaches its viewers
 # as a frame from the transition itself, never silently from here.
@@ -98,6 +145,11 @@ redis.call('HSETNX', base .. 'state', 'status', ARGV[7])
 if ARGV[9] ~= '' then redis.call('HSETNX', base .. 'state', 'started_at_ms', ARGV[9]) end
 if ARGV[10] ~= '' then redis.call('HSETNX', base .. 'state', 'ended_at_ms', ARGV[10]) end
 if ARGV[11] ~= '' then redis.call('HSETNX', base .. 'state', 'playback_url', ARGV[11]) end
+-- An ended show's room opened again (its keys had expired) expires again.
+if redis.call('HGET', base .. 'state', 'status') == 'ended'
+    and redis.call('TTL', base .. 'state') < 0 then
+  redis.call('EXPIRE', base .. 'state', ARGV[12])
+end
 return redis.call('HMGET', base .. 'state', 'shop_id', 'status')
 """
 
@@ -105,7 +157,12 @@ _JOIN = """
 local subject, sid, since = ARGV[6], ARGV[7], ARGV[8]
 if banned(subject) then return {'banned'} end
 redis.call('PFADD', base .. 'uniq', subject)
-redis.call('SADD', base .. 'sids:' .. subject, sid)
+keep('uniq')
+local sids = sids_of(subject)
+if not string.find(' ' .. table.concat(sids, ' ') .. ' ', ' ' .. sid .. ' ', 1, true) then
+  sids[#sids + 1] = sid
+  set_sids(subject, sids)
+end
 local seq = tonumber(redis.call('GET', base .. 'seq') or '0')
 local current = epoch()
 local stale = 0
@@ -148,14 +205,18 @@ return {
 """
 
 _LEAVE = """
-redis.call('SREM', base .. 'sids:' .. ARGV[6], ARGV[7])
+local left = {}
+for _, sid in ipairs(sids_of(ARGV[6])) do
+  if sid ~= ARGV[7] then left[#left + 1] = sid end
+end
+set_sids(ARGV[6], left)
 return 1
 """
 
 # ARGV: subject, exempt, rate limit, rate window, kind (chat|ask), then the message's words.
 _GATE = """
 local subject, exempt = ARGV[6], ARGV[7]
-if redis.call('HGET', base .. 'state', 'status') == 'ended' then return {'closed'} end
+if closed() then return {'closed'} end
 if banned(subject) then return {'banned'} end
 local untl = timed_out(subject)
 if untl then return {'timed_out', untl} end
@@ -186,6 +247,9 @@ _ADD_QUESTION = """
 redis.call('HSET', base .. 'q', ARGV[6], ARGV[7])
 redis.call('HSET', base .. 'qvotes', ARGV[6], 0)
 redis.call('ZADD', base .. 'qrank', ARGV[8], ARGV[6])
+keep('q')
+keep('qvotes')
+keep('qrank')
 return 1
 """
 
@@ -200,7 +264,7 @@ if not redis.call('ZSCORE', base .. 'qrank', qid) then
   if redis.call('HEXISTS', base .. 'q', qid) == 1 then return {'closed'} end
   return {'missing'}
 end
-if redis.call('SADD', base .. 'qv:' .. qid, subject) == 0 then
+if redis.call('SADD', base .. 'qv', qid .. ':' .. subject) == 0 then
   return {'same', tonumber(redis.call('HGET', base .. 'qvotes', qid))}
 end
 local votes = redis.call('HINCRBY', base .. 'qvotes', qid, 1)
@@ -222,7 +286,7 @@ return {'ok', publish(ARGV[7]), redis.call('HGET', base .. 'q', ARGV[6]),
 # ARGV: subject, count, rate limit, rate window.
 _REACT = """
 local subject = ARGV[6]
-if redis.call('HGET', base .. 'state', 'status') == 'ended' then return {'closed'} end
+if closed() then return {'closed'} end
 if banned(subject) then return {'banned'} end
 local untl = timed_out(subject)
 if untl then return {'timed_out', untl} end
@@ -234,7 +298,7 @@ return {'ok', redis.call('HINCRBY', base .. 'state', 'hearts', ARGV[7])}
 # ARGV: product id, pin JSON, units ('' for no deal), events, max pins.
 _PIN = """
 local pid = ARGV[6]
-if redis.call('HGET', base .. 'state', 'status') == 'ended' then return {'closed'} end
+if closed() then return {'closed'} end
 if redis.call('HEXISTS', base .. 'pins', pid) == 0
     and redis.call('HLEN', base .. 'pins') >= tonumber(ARGV[10]) then
   return {'full'}
@@ -243,10 +307,11 @@ redis.call('HSET', base .. 'pins', pid, ARGV[7])
 if ARGV[8] ~= '' then
   -- A new deal: fresh units and fresh per-buyer allowances.
   redis.call('HSET', base .. 'units', pid, ARGV[8])
-  redis.call('DEL', base .. 'bought:' .. pid)
 else
   redis.call('HDEL', base .. 'units', pid)
 end
+-- Allowances belong to one deal (and `bought:<pid>` exists only for a pinned product).
+redis.call('DEL', base .. 'bought:' .. pid)
 redis.call('HSET', base .. 'state', 'last_pin', pid)
 return {'ok', publish(ARGV[9])}
 """
@@ -257,6 +322,7 @@ local pid = ARGV[6]
 if redis.call('HGET', base .. 'state', 'status') == 'ended' then return {'ended'} end
 if redis.call('HDEL', base .. 'pins', pid) == 0 then return {'missing'} end
 redis.call('HDEL', base .. 'units', pid)
+redis.call('DEL', base .. 'bought:' .. pid)
 if redis.call('HGET', base .. 'state', 'last_pin') == pid then
   local left = redis.call('HKEYS', base .. 'pins')
   if #left > 0 then
@@ -285,20 +351,21 @@ return {'ok', publish(ARGV[7])}
 # ARGV: subject, until (ms), events.
 _TIMEOUT = """
 redis.call('HSET', base .. 'timeouts', ARGV[6], ARGV[7])
+keep('timeouts')
 return {'ok', publish(ARGV[8])}
 """
 
 # ARGV: subject, events.
 _BAN = """
 redis.call('SADD', base .. 'bans', ARGV[6])
+keep('bans')
 redis.call('HDEL', base .. 'timeouts', ARGV[6])
-local sids = redis.call('SMEMBERS', base .. 'sids:' .. ARGV[6])
-return {'ok', publish(ARGV[7]), sids}
+return {'ok', publish(ARGV[7]), sids_of(ARGV[6])}
 """
 
 # ARGV: state field, value ('' deletes it), events.
 _SET_STATE = """
-if redis.call('HGET', base .. 'state', 'status') == 'ended' then return {'closed'} end
+if closed() then return {'closed'} end
 if ARGV[7] == '' then
   redis.call('HDEL', base .. 'state', ARGV[6])
 else
@@ -311,6 +378,7 @@ return {'ok', publish(ARGV[8])}
 _BLOCKED = """
 redis.call('DEL', base .. 'blocked')
 for i = 6, #ARGV do redis.call('SADD', base .. 'blocked', ARGV[i]) end
+keep('blocked')
 return 1
 """
 
@@ -323,45 +391,60 @@ if ARGV[6] == 'ended' then
   -- After the final frame, on the same channel: every node empties the room in that order.
   redis.call('PUBLISH', ARGV[4], '{"method":"close_room","room":"' .. ARGV[5]
     .. '","namespace":"/","host_id":"room"}')
-  for _, name in ipairs({'seq', 'epoch', 'log', 'state', 'pins', 'units', 'chat', 'msgid', 'q',
-      'qvotes', 'qrank', 'qid', 'presence', 'uniq', 'bans', 'timeouts', 'blocked'}) do
-    redis.call('EXPIRE', base .. name, ARGV[10])
-  end
+  for _, key in ipairs(room_keys()) do redis.call('EXPIRE', key, ARGV[10]) end
 end
 return {'ok', seq}
 """
 
-# ARGV: recent chat to keep, how many chat messages follow, the messages, events (a JSON array
-# body, maybe empty), whether hearts changed ('1'/'0'), then the question ids whose votes changed.
-# Counts are read here, at publish time, so frames from several nodes never carry an older
-# count after a newer one.
+# ARGV: node id, frame number, recent chat to keep, how many chat messages follow, the messages,
+# events (a JSON array body, maybe empty), whether hearts changed ('1'/'0'), the deal product ids,
+# then the question ids whose votes changed. Counts are read here, at publish time, so frames
+# from several nodes never carry an older count after a newer one. A node numbers its frames and
+# retries a failed one with the same number: `flushed` keeps the last number applied per node, so
+# a frame that was applied although its answer was lost is not applied twice. Returns the seq,
+# or 0 (nothing to publish, already applied, or the room is gone).
 _FLUSH = """
 -- A room that is gone (its show was deleted) is not brought back by late chat.
 if redis.call('EXISTS', base .. 'state') == 0 then return 0 end
-local n = tonumber(ARGV[7])
-for i = 8, 7 + n do redis.call('LPUSH', base .. 'chat', ARGV[i]) end
-if n > 0 then redis.call('LTRIM', base .. 'chat', 0, tonumber(ARGV[6]) - 1) end
+local number = tonumber(ARGV[7])
+if number > 0 and tonumber(redis.call('HGET', base .. 'flushed', ARGV[6]) or '0') >= number then
+  return 0
+end
+local n = tonumber(ARGV[9])
+for i = 10, 9 + n do redis.call('LPUSH', base .. 'chat', ARGV[i]) end
+if n > 0 then
+  redis.call('LTRIM', base .. 'chat', 0, tonumber(ARGV[8]) - 1)
+  keep('chat')
+end
 local parts = {}
-if ARGV[8 + n] ~= '' then parts[#parts + 1] = ARGV[8 + n] end
-if ARGV[9 + n] == '1' then
+if ARGV[10 + n] ~= '' then parts[#parts + 1] = ARGV[10 + n] end
+if ARGV[11 + n] == '1' then
   parts[#parts + 1] = '{"type":"reactions","hearts":'
     .. (redis.call('HGET', base .. 'state', 'hearts') or '0') .. '}'
 end
-for pid in string.gmatch(ARGV[10 + n], '%d+') do
+for pid in string.gmatch(ARGV[12 + n], '%d+') do
   local left = redis.call('HGET', base .. 'units', pid)
   if left then
     parts[#parts + 1] = '{"type":"units","product_id":' .. pid .. ',"units_left":' .. left .. '}'
   end
 end
-for i = 11 + n, #ARGV do
+for i = 13 + n, #ARGV do
   local votes = redis.call('HGET', base .. 'qvotes', ARGV[i])
   if votes then
     parts[#parts + 1] = '{"type":"question.votes","id":' .. ARGV[i] .. ',"votes":' .. votes .. '}'
   end
 end
-if #parts == 0 then return 0 end
-return publish('[' .. table.concat(parts, ',') .. ']')
+local seq = 0
+if #parts > 0 then seq = publish('[' .. table.concat(parts, ',') .. ']') end
+-- Last, so a frame whose script failed half way is applied again when retried.
+if number > 0 then
+  redis.call('HSET', base .. 'flushed', ARGV[6], number)
+  keep('flushed')
+end
+return seq
 """
+
+_DROP = (Path(__file__).parent / "drop.lua").read_text()
 
 # Flash-deal units, gated per checkout. A checkout's take is a *claim* (one per idempotency key):
 # `claims` maps its id to {"s": subject, "l": [[product id, deal id, quantity], ...], "t": ms}.
@@ -380,6 +463,7 @@ end
 -- what stayed still while it read the database.
 local function changed()
   redis.call('INCR', base .. 'dealgen')
+  keep('dealgen')
 end
 local function give_back(subject, lines)
   changed()
@@ -391,6 +475,7 @@ local function give_back(subject, lines)
       if tonumber(redis.call('HINCRBY', key, subject, -qty)) <= 0 then
         redis.call('HDEL', key, subject)
       end
+      keep('bought:' .. pid)
     end
   end
 end
@@ -500,15 +585,18 @@ redis.call('DEL', key)
 for subject, qty in pairs(cjson.decode(ARGV[10])) do
   if qty > 0 then redis.call('HSET', key, subject, qty) end
 end
+keep('bought:' .. pid)
 return {'ok', left, before}
 """
 )
 
 # ARGV: node id, local viewer count, entry lifetime (ms), stats interval (ms).
 _PRESENCE = """
+if redis.call('EXISTS', base .. 'state') == 0 then return {'skip'} end
 local now = tonumber(ARGV[2])
 if tonumber(ARGV[7]) > 0 then
   redis.call('HSET', base .. 'presence', ARGV[6], ARGV[7] .. ':' .. (now + tonumber(ARGV[8])))
+  keep('presence')
 else
   redis.call('HDEL', base .. 'presence', ARGV[6])
 end
@@ -614,6 +702,7 @@ class RoomStore:
         self._set_state = script(_SET_STATE)
         self._blocked = script(_BLOCKED)
         self._status = script(_STATUS)
+        self._drop = script(_DROP)
         self._flush = script(_FLUSH)
         self._presence = script(_PRESENCE)
         self._take_deals = script(_TAKE_DEALS)
@@ -672,6 +761,7 @@ class RoomStore:
             "" if started_at_ms is None else started_at_ms,
             "" if ended_at_ms is None else ended_at_ms,
             playback_url or "",
+            self._ended_ttl,
         )
         return int(shop), str(current)
 
@@ -763,12 +853,15 @@ class RoomStore:
         question_ids: list[int],
         client: Any = None,
         units: list[int] | None = None,
+        number: tuple[str, int] = ("", 0),
     ) -> Any:
         """Publish one coalesced frame (and keep its chat messages as recent chat). Counts
-        (hearts, votes, deal units left) are read when the frame is published."""
+        (hearts, votes, deal units left) are read when the frame is published. `number` (node
+        id, frame number) makes a retried frame apply once; its default applies every time."""
         return await self._run(
             self._flush,
             show_id,
+            *number,
             RECENT_CHAT,
             len(chat),
             *chat,
@@ -794,16 +887,7 @@ class RoomStore:
 
     async def drop(self, show_id: int) -> None:
         """Forget a show's room entirely (the show was deleted)."""
-        keys = [k async for k in self._redis.scan_iter(match=self._base(show_id) + "*", count=500)]
-        for start in range(0, len(keys), 500):
-            await self._redis.delete(*keys[start : start + 500])
-
-    async def expire_all(self, show_id: int, seconds: int) -> None:
-        """Give every key of a show's room an expiry (after the show ended)."""
-        async with self._redis.pipeline(transaction=False) as pipe:
-            async for key in self._redis.scan_iter(match=self._base(show_id) + "*", count=500):
-                pipe.expire(key, seconds)
-            await pipe.execute()
+        await self._run(self._drop, show_id)
 
     def pipeline(self) -> Any:
         return self._redis.pipeline(transaction=False)
