@@ -56,6 +56,14 @@ async def new_product(
     return dict(await resp.json())
 
 
+async def metric(client: TestClient[Any, Any], name: str) -> float:
+    """The value of an unlabelled sample in /metrics."""
+    text = await (await client.get("/metrics")).text()
+    values = [line.split()[1] for line in text.splitlines() if line.startswith(name + " ")]
+    assert values, f"{name} not in /metrics:\n{text}"
+    return float(values[0])
+
+
 async def error_of(resp: Any, status: int) -> dict[str, Any]:
     """Assert the status and the JSON error shape; return the error object."""
     assert resp.status == status, await resp.text()

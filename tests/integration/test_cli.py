@@ -4,109 +4,25 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
 import time
 import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import psutil
 import pytest
 import socketio
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.processes import ROOT, Server, cli, embedded_env, free_port, request
 
 
 @pytest.fixture
 def env(tmp_path: Path) -> dict[str, str]:
-    """Embedded defaults: no DATABASE_URL, no REDIS_URL, data under a fresh directory."""
-    base = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in {"DATABASE_URL", "REDIS_URL", "SECRET_KEY", "ALLOWED_ORIGINS"}
-    }
-    return {
-        **base,
-        "DATA_DIR": str(tmp_path / "var"),
-        "PORT": str(_free_port()),
-        "PASSWORD_HASH_TIME_COST": "1",
-        "PASSWORD_HASH_MEMORY_KIB": "64",
-        "LOG_FORMAT": "json",
-    }
-
-
-def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "server", *args],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-
-
-def request(
-    port: str, method: str, path: str, body: Any = None, token: str | None = None
-) -> tuple[int, Any]:
-    data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=data, method=method)
-    if data is not None:
-        req.add_header("Content-Type", "application/json")
-    if token:
-        req.add_header("Authorization", f"Bearer {token}")
-    try:
-        with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310 - loopback only
-            return resp.status, json.loads(resp.read() or b"null")
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read() or b"null")
-
-
-class Server:
-    def __init__(self, env: dict[str, str], log: Path) -> None:
-        self.port = env["PORT"]
-        self.log = log
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "server", "run"],
-            env=env,
-            cwd=ROOT,
-            stdout=log.open("w"),
-            stderr=subprocess.STDOUT,
-        )
-
-    def wait_ready(self, timeout: float = 60) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            assert self.proc.poll() is None, self.log.read_text()
-            try:
-                status, body = request(self.port, "GET", "/readyz")
-                if status == 200:
-                    return dict(body)
-            except OSError:
-                pass
-            time.sleep(0.1)
-        raise AssertionError("server not ready in time:\n" + self.log.read_text())
-
-    def children(self) -> list[psutil.Process]:
-        return psutil.Process(self.proc.pid).children(recursive=True)
-
-    def stop(self) -> int:
-        self.proc.send_signal(signal.SIGTERM)
-        return self.proc.wait(timeout=30)
+    return embedded_env(tmp_path)
 
 
 @pytest.fixture
@@ -206,7 +122,7 @@ def test_start_up_failures_end_in_one_line(
     servers.append(server)
     server.wait_ready()
     # The same data directory on another port: its embedded Redis is taken.
-    result = cli({**env, "PORT": str(_free_port())}, "run")
+    result = cli({**env, "PORT": str(free_port())}, "run")
     assert result.returncode == 1
     assert "in use by another process" in result.stderr
     assert "Traceback" not in result.stderr + result.stdout

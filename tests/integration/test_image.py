@@ -19,7 +19,6 @@ import fnmatch
 import os
 import shlex
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -32,8 +31,8 @@ from pathlib import Path, PurePosixPath
 import pytest
 
 from server.app import VENDOR
+from tests.processes import ROOT, free_port
 
-ROOT = Path(__file__).resolve().parents[2]
 TARGET = "app"  # docker-compose.yml builds the app nodes from this stage
 
 
@@ -147,12 +146,6 @@ def lay_out(stages: dict[str, Stage], target: str, into: Path) -> None:
                 _copy(local, target_path / local.name if into_dir else target_path, rel, ignore)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _get(port: int, path: str) -> tuple[int, str, bytes]:
     url = f"http://127.0.0.1:{port}{path}"
     try:
@@ -189,7 +182,7 @@ def test_the_installed_app_stage_serves_the_player_console_and_libraries(
 ) -> None:
     data = tmp_path / "data"
     data.mkdir()
-    port = _free_port()
+    port = free_port()
     # No PYTHONPATH into the checkout; bytecode written (pip compiled none), so the first
     # process compiles what the app imports and the others reuse it.
     dropped = {"DATABASE_URL", "REDIS_URL", "SECRET_KEY", "ALLOWED_ORIGINS"}

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import re
 import signal
 import time
 from collections.abc import Callable
@@ -23,7 +22,7 @@ from aiohttp.test_utils import TestClient
 from server.embedded_redis import EmbeddedRedis
 from server.keys import embedded_redis_key
 from tests.conftest import ClientFactory
-from tests.helpers import bearer
+from tests.helpers import bearer, metric
 from tests.room import Room
 from tests.shopping import add, start_show
 
@@ -42,13 +41,6 @@ async def poll(
             return body
         assert time.monotonic() < deadline, f"{path} still answers {resp.status} {body}"
         await asyncio.sleep(0.02)
-
-
-async def metric(client: TestClient[Any, Any], name: str) -> float:
-    text = await (await client.get("/metrics")).text()
-    found = re.search(rf"^{name} (\S+)$", text, re.MULTILINE)
-    assert found, text
-    return float(found.group(1))
 
 
 def kill_with_a_broken_config(server: EmbeddedRedis) -> str:

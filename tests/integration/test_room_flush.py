@@ -4,38 +4,15 @@
 from __future__ import annotations
 
 import asyncio
-import shutil
-import tempfile
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
-import pytest
 from aiohttp.test_utils import TestClient
 
 from server.embedded_redis import EmbeddedRedis
 from server.keys import realtime_key
 from tests.conftest import ClientFactory
+from tests.helpers import metric
 from tests.room import Room, until
-
-
-@pytest.fixture
-async def valkey() -> AsyncIterator[EmbeddedRedis]:
-    # A short path: the server listens on a unix socket that stays the same across restarts.
-    directory = Path(tempfile.mkdtemp(prefix="lsf", dir="/tmp"))
-    server = EmbeddedRedis(directory)
-    await server.start()
-    yield server
-    await server.stop()
-    shutil.rmtree(directory, ignore_errors=True)
-
-
-async def metric(client: TestClient[Any, Any], name: str) -> float:
-    text = await (await client.get("/metrics")).text()
-    for line in text.splitlines():
-        if line.startswith(name + " "):
-            return float(line.split()[1])
-    raise AssertionError(f"{name} not in /metrics")
 
 
 async def recent_chat(room: Room) -> list[int]:

@@ -4,13 +4,8 @@ none is left after its show is deleted, and neither walks the keyspace (no SCAN)
 from __future__ import annotations
 
 import asyncio
-import shutil
-import tempfile
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
-import pytest
 from aiohttp.test_utils import TestClient
 from redis.asyncio import Redis
 
@@ -22,16 +17,6 @@ from tests.room import Room, Viewer
 from tests.shopping import add, checkout, checkout_body, deal, set_stock, start_show
 
 DAY_MS = 86400 * 1000
-
-
-@pytest.fixture
-async def valkey() -> AsyncIterator[EmbeddedRedis]:
-    directory = Path(tempfile.mkdtemp(prefix="lsk", dir="/tmp"))
-    server = EmbeddedRedis(directory)
-    await server.start()
-    yield server
-    await server.stop()
-    shutil.rmtree(directory, ignore_errors=True)
 
 
 def redis_of(room: Room) -> Redis:

@@ -16,25 +16,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.test_cli import ROOT, Server, _free_port, cli, request
+from tests.processes import ROOT, Server, cli, embedded_env, request
 
 
 @pytest.fixture
 def env(tmp_path: Path) -> dict[str, str]:
-    base = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in {"DATABASE_URL", "REDIS_URL", "SECRET_KEY", "ALLOWED_ORIGINS"}
-    }
-    env = {
-        **base,
-        "DATA_DIR": str(tmp_path / "var"),
-        "PORT": str(_free_port()),
-        "PASSWORD_HASH_TIME_COST": "1",
-        "PASSWORD_HASH_MEMORY_KIB": "64",
-        "GUESTS_PER_IP_PER_HOUR": "100000",
-        "LOG_FORMAT": "json",
-    }
+    env = {**embedded_env(tmp_path), "GUESTS_PER_IP_PER_HOUR": "100000"}
     assert cli(env, "migrate").returncode == 0
     return env
 
