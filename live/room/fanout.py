@@ -178,13 +178,21 @@ class Coalescer:
 
     async def _send(self, frames: list[tuple[int, _Frame]]) -> bool:
         """One pipeline for the frames; each that failed waits for its retry."""
-        pipe = self._store.pipeline()
-        for show_id, f in frames:
-            await self._store.flush(
-                show_id, f.chat, f.events, f.hearts, f.votes, pipe, f.units, (self._node, f.number)
-            )
         results: list[Any]
         try:
+            # Building the pipeline may fail too (loading a script): the frames wait all the same.
+            pipe = self._store.pipeline()
+            for show_id, f in frames:
+                await self._store.flush(
+                    show_id,
+                    f.chat,
+                    f.events,
+                    f.hearts,
+                    f.votes,
+                    pipe,
+                    f.units,
+                    (self._node, f.number),
+                )
             results = await pipe.execute(raise_on_error=False)
         except Exception:
             log.warning("room flush failed", extra={"shows": len(frames)}, exc_info=True)
@@ -217,7 +225,11 @@ class Coalescer:
             await asyncio.sleep(max(0.0, next_at - loop.time()))
             if loop.time() - next_at > self._tick:
                 next_at = loop.time()  # fell behind: do not burst to catch up
-            await self.flush()
+            try:
+                await self.flush()
+            except Exception:
+                # Never let one bad tick end the loop: every later chat would be acked and lost.
+                log.exception("room tick failed")
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self.run(), name="room-coalescer")
