@@ -85,7 +85,11 @@ class Browser:
         return _page("pay.html", self.frame_ancestors, intent=intent_id)
 
     async def challenge_page(self, request: web.Request) -> web.Response:
-        return _page("challenge.html", "'self'", intent=request.match_info["id"])
+        # frame-ancestors checks every ancestor: the card form and the shop's page above it.
+        ancestors = self.frame_ancestors
+        if ancestors.strip() != "*":
+            ancestors = f"'self' {ancestors}"
+        return _page("challenge.html", ancestors, intent=request.match_info["id"])
 
     async def _action_page(self, request: web.Request, name: str) -> web.Response:
         async with self.store.transaction() as tx:
