@@ -12,6 +12,8 @@ FORBIDDEN = {
     "core": {"server", "live", "cart"},
     "live": {"server", "cart"},
     "cart": {"server", "live"},
+    # The test processor is another service: it shares no code with the app.
+    "payproc": {"server", "live", "cart", "core", "bench"},
 }
 
 
