@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import functools
 import html
 import time
 from pathlib import Path
@@ -24,10 +25,13 @@ ASSETS = {"pay.js": "text/javascript", "pages.js": "text/javascript", "style.css
 SECRET_HEADER = "Payproc-Client-Secret"  # noqa: S105 - a header name
 
 
+@functools.cache
+def _template(name: str) -> Template:
+    return Template((PAGES / name).read_text())
+
+
 def _page(name: str, frame_ancestors: str, **values: str) -> web.Response:
-    text = Template((PAGES / name).read_text()).substitute(
-        {k: html.escape(v) for k, v in values.items()}
-    )
+    text = _template(name).substitute({k: html.escape(v) for k, v in values.items()})
     csp = (
         "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:;"
         f" frame-ancestors {frame_ancestors}; form-action 'none'; base-uri 'none'"
