@@ -8,11 +8,15 @@ the files as they were at the checkpoint.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import signal
 import tempfile
+import time
 from pathlib import Path
+
+from redis.asyncio import Redis
 
 from server.embedded_redis import EmbeddedRedis
 
@@ -26,9 +30,20 @@ class AofCheckpoint:
     def _live(self) -> Path:
         return self.server.data_dir / "appendonlydir"
 
-    def take(self) -> None:
-        # Redis writes the AOF before it answers a command, so the copy holds every answered
-        # write (fsync matters for a machine crash only, which this stands for).
+    async def take(self) -> None:
+        """Copy the files once every answered write is in them: with `appendfsync everysec`
+        Redis may hold its AOF buffer back for up to 2 s while a background fsync runs."""
+        client = Redis.from_url(self.server.url, decode_responses=True)
+        try:
+            deadline = time.monotonic() + 10
+            while True:
+                info = await client.info("persistence")
+                if int(info["aof_buffer_length"]) == 0:
+                    break
+                assert time.monotonic() < deadline, f"the AOF buffer never emptied: {info}"
+                await asyncio.sleep(0.02)
+        finally:
+            await client.aclose()
         shutil.rmtree(self.saved)
         shutil.copytree(self._live, self.saved)
 

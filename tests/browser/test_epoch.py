@@ -70,7 +70,7 @@ async def test_the_player_takes_a_new_epoch_snapshot_after_redis_lost_writes(
         await page.get_by_test_id("name-submit").click()
         cards = page.get_by_test_id("pin")
         await expect(cards).to_have_count(1, timeout=WAIT)
-        checkpoint.take()
+        await checkpoint.take()
 
         await host.ok("pin", {"product_id": p1})  # shown, then lost by Redis
         await expect(cards).to_have_count(2, timeout=WAIT)

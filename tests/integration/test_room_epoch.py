@@ -9,6 +9,7 @@ frame and join answer carries the room's epoch; a restart starts a new one.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -22,6 +23,9 @@ from tests.redis_loss import AofCheckpoint
 from tests.room import Room, Viewer, until
 from tests.shopping import start_show
 
+# Seconds for anything that crosses a restart (a loaded CI machine is slow).
+WAIT = 20.0
+
 
 @pytest.fixture
 async def checkpoint(valkey: EmbeddedRedis) -> AsyncIterator[AofCheckpoint]:
@@ -32,7 +36,8 @@ async def checkpoint(valkey: EmbeddedRedis) -> AsyncIterator[AofCheckpoint]:
 
 async def ok_once_redis_is_back(viewer: Viewer, event: str, data: Any) -> dict[str, Any]:
     """The app's pool reconnects on its own; calls made meanwhile fail and change nothing."""
-    for _ in range(200):
+    deadline = time.monotonic() + WAIT
+    while time.monotonic() < deadline:
         answer = await viewer.call(event, data)
         if answer["ok"]:
             return answer
@@ -83,14 +88,16 @@ async def across_a_lossy_restart(
         viewer = await room.joined("Ana")
         p0, p1, p2, p3 = (p["id"] for p in room.products)
         await host.ok("pin", {"product_id": p0})
-        await until(lambda: len(viewer.events("pin")) == 1, what="the first pin")
-        checkpoint.take()
+        await until(lambda: len(viewer.events("pin")) == 1, WAIT, what="the first pin")
+        await checkpoint.take()
 
         # Written, delivered, then lost: the viewer has seen seqs Redis will not remember.
         for product in (p1, p2):
             await host.ok("pin", {"product_id": product})
         await host.ok("unpin", {"product_id": p0})
-        await until(lambda: len(viewer.events("unpin")) == 1, what="the frames before the loss")
+        await until(
+            lambda: len(viewer.events("unpin")) == 1, WAIT, what="the frames before the loss"
+        )
         before = viewer.frames[-1]
         epoch, last_seen = before["epoch"], before["seq"]
         assert {f["epoch"] for f in viewer.frames} == {epoch}
@@ -103,18 +110,23 @@ async def across_a_lossy_restart(
         # there, in a new epoch, and reaches the viewer who is still connected.
         seen = len(viewer.frames)
         await ok_once_redis_is_back(host, "pin", {"product_id": p3})
-        await until(lambda: len(viewer.frames) > seen, what="a frame after the restart")
+        # The pin's frame, or a later one of the new epoch: a node whose link to Redis came
+        # back after the pin delivers the room's newest frame, and the epoch tells the viewer
+        # to take a snapshot (below) rather than wait for what it missed.
+        await until(lambda: len(viewer.frames) > seen, WAIT, what="a frame after the restart")
         after = viewer.frames[seen]
         assert after["epoch"] != epoch
+        assert {f["epoch"] for f in viewer.frames[seen:]} == {after["epoch"]}
         assert after["seq"] <= last_seen  # numbered again: a seq alone would be dropped as seen
-        assert [e["pin"]["product"]["id"] for e in after["events"] if e["type"] == "pin"] == [p3]
 
         # The viewer's rule: a frame of another epoch -> join again with its since and epoch,
         # which gets a snapshot of the room as it is, never a replay of another history.
-        chats = last_seen - after["seq"] + 2
+        chats = max(1, last_seen - viewer.frames[-1]["seq"] + 2)
         for _ in range(chats):
             await host.ok("chat", {"text": "after the restart"})
-        await until(lambda: len(viewer.events("chat")) == chats, what="chat after the restart")
+        await until(
+            lambda: len(viewer.events("chat")) == chats, WAIT, what="chat after the restart"
+        )
         since = {"show_id": room.show_id, "since": last_seen, "epoch": epoch}
         answer = await viewer.ok("join", since)
         assert "replay" not in answer and answer["stale"] is True
@@ -122,7 +134,7 @@ async def across_a_lossy_restart(
         assert pin_ids(answer) == [p0, p3]
         # From here on the new epoch's seqs replay as usual.
         await host.ok("unpin", {"product_id": p3})
-        await until(lambda: len(viewer.events("unpin")) == 2, what="the unpin")
+        await until(lambda: len(viewer.events("unpin")) == 2, WAIT, what="the unpin")
         current = {"show_id": room.show_id, "since": answer["seq"], "epoch": answer["epoch"]}
         replay = (await viewer.ok("join", current))["replay"]
         kinds = [e["type"] for f in replay for e in f["events"]]
