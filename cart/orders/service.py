@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import signal
 from typing import Any, Protocol
 
 from cart.carts import rules as cart_rules
@@ -33,15 +31,28 @@ from cart.orders.payments import PaymentProvider, PaymentResult
 from cart.orders.store import Draft, DuplicateKey, OrderStore, Record, Refused
 from core.db import utcnow
 from core.errors import AppError, ErrorCode, not_found
+from core.faults import NO_FAULTS, Faults
 from core.identity import Principal
 
 log = logging.getLogger(__name__)
 
 Units = list[tuple[int, int, int]]  # (product id, deal id, units)
 
-# Fault points a test can arm (the `checkout_fault_points` setting): the process kills itself
-# with SIGKILL there, as a crash would.
-FAULT_POINTS = frozenset({"after_gate", "before_commit", "after_commit", "after_payment"})
+# Fault points a test can arm (the `checkout_fault_points` setting, with `testing`): the process
+# kills itself with SIGKILL there, as a crash would. Around every processor call: before it, and
+# after it before the write that records what it answered.
+FAULT_POINTS = frozenset(
+    {
+        "after_gate",
+        "before_commit",
+        "after_commit",
+        "before_charge",
+        "after_charge",
+        "after_payment",
+        "before_refund",
+        "after_refund",
+    }
+)
 
 
 class DealGate(Protocol):
@@ -117,7 +128,7 @@ class CheckoutService:
         announce: Announcer,
         secret: bytes,
         lease_seconds: float,
-        faults: frozenset[str] = frozenset(),
+        faults: Faults = NO_FAULTS,
     ) -> None:
         self._offers = offers
         self._carts = carts
@@ -129,11 +140,6 @@ class CheckoutService:
         self._secret = secret
         self._lease = lease_seconds
         self._faults = faults
-
-    def _fault(self, point: str) -> None:
-        if point in self._faults:
-            log.warning("fault point reached: killing this process", extra={"point": point})
-            os.kill(os.getpid(), signal.SIGKILL)
 
     async def checkout(
         self, show_id: int, buyer: Principal, body: rules.Checkout
@@ -237,7 +243,7 @@ class CheckoutService:
 
         takes = cart.deal_takes()
         taken = await self._take(show_id, claim, subject, takes, cart) if takes else "none"
-        self._fault("after_gate")
+        self._faults.hit("after_gate")
         draft = self._draft(show_id, buyer, body, fingerprint, cart, offer)
         try:
             record = await self._orders.place(draft, self._before_commit)
@@ -261,13 +267,13 @@ class CheckoutService:
         except BaseException:
             await asyncio.shield(self._release(show_id, claim, takes))
             raise
-        self._fault("after_commit")
+        self._faults.hit("after_commit")
         if takes:
             await self._gate.settle_claim(show_id, claim)
         return await self._pay(record, body.card, fingerprint, contents.version)
 
     async def _before_commit(self) -> None:
-        self._fault("before_commit")
+        self._faults.hit("before_commit")
 
     def _check_seen(
         self,
@@ -383,16 +389,20 @@ class CheckoutService:
         """Charge, then the order is paid (and leaves the cart) or cancelled (the cart stays,
         for another try with another card)."""
         order = record.order
+        self._faults.hit("before_charge")
         result = await self._provider.charge(
             order.total, order.currency, card, idempotency_key=f"order-{order.id}"
         )
+        self._faults.hit("after_charge")
         brand = (card.brand, card.last4)
         paid: Record | None = None
         if result.approved:
             paid = await self._orders.mark_paid(record, result, brand)
             if paid is None:
                 # Cancelled meanwhile (it waited past the payment timeout): give the money back.
+                self._faults.hit("before_refund")
                 await self._provider.refund(result.reference, order.total, order.currency)
+                self._faults.hit("after_refund")
                 failure = {"code": ErrorCode.ORDER_EXPIRED.value, "message": "the order expired"}
                 await self._orders.cancel(order.id, failure)
         else:
@@ -405,7 +415,7 @@ class CheckoutService:
             cancelled = await self._orders.cancel(order.id, failure, result, brand)
             if cancelled is not None:
                 await self.units_returned(cancelled)
-        self._fault("after_payment")
+        self._faults.hit("after_payment")
         await self._keys.finish(order.buyer, order.idempotency_key, fingerprint, order.id)
         done = paid if paid is not None else await self._orders.get(order.id)
         assert done is not None
@@ -447,10 +457,17 @@ def _failure_message(result: PaymentResult) -> str:
 class OrderService:
     """Reading orders (a buyer their own; a shop's members a show's) and the shop's actions."""
 
-    def __init__(self, orders: OrderStore, provider: PaymentProvider, carts: CartStore) -> None:
+    def __init__(
+        self,
+        orders: OrderStore,
+        provider: PaymentProvider,
+        carts: CartStore,
+        faults: Faults = NO_FAULTS,
+    ) -> None:
         self._orders = orders
         self._provider = provider
         self._carts = carts
+        self._faults = faults
 
     async def mine(self, buyer: Principal, before: int | None, limit: int) -> dict[str, Any]:
         records = await self._orders.buyer_orders(buyer.subject, before, limit)
@@ -492,7 +509,9 @@ class OrderService:
             )
         # A paid order's latest charge is the approved one.
         reference = "" if record.payment is None else record.payment.reference
+        self._faults.hit("before_refund")
         result = await self._provider.refund(reference, order.total, order.currency)
+        self._faults.hit("after_refund")
         if not result.approved:
             raise AppError(ErrorCode.PAYMENT_ERROR, "the payment provider refused the refund")
         refunded = await self._orders.refund(order_id, shop_id, result)
