@@ -1,0 +1,88 @@
+"""Checkout where probes found it wrong, through the real app on both backends: a flash deal
+never raises a variant's price, a sold-out answer carries the cart a retry can pay, and a
+checkout the database turned away (busy) can be retried at once."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from tests.conftest import ClientFactory
+from tests.helpers import bearer
+from tests.room import Room
+from tests.shopping import add, checkout, checkout_body, db_figures, deal, start_show, units_left
+
+LEASE_SECONDS = 10
+
+
+@pytest.fixture
+async def client(make_client: ClientFactory) -> TestClient[Any, Any]:
+    return await make_client(guests_per_ip_per_hour=100_000, checkout_lease_seconds=LEASE_SECONDS)
+
+
+@pytest.fixture
+async def room(client: TestClient[Any, Any]) -> AsyncIterator[Room]:
+    r = await Room(client).setup(products=2)
+    await start_show(r)
+    yield r
+    await r.close()
+
+
+def variant_of(product: dict[str, Any]) -> int:
+    return int(product["variants"][0]["id"])
+
+
+async def test_a_flash_deal_never_raises_a_variants_price(room: Room, database_url: str) -> None:
+    product = room.products[0]
+    assert product["price"] == 2500
+    url = f"/api/shops/{room.shop_id}/products/{product['id']}/variants"
+    resp = await room.client.post(
+        url,
+        json={"sku": "SMALL-1", "options": {"size": "S"}, "price": 1000, "stock": 10},
+        headers=bearer(room.owner),
+    )
+    assert resp.status == 201, await resp.text()
+    small = (await resp.json())["id"]
+    host = await room.host()
+    # Below the product's price but not below size S's: refused, naming the variant.
+    error = await host.refused(
+        "pin", {"product_id": product["id"], "deal": deal(5, 2, price=1000)}, "validation_error"
+    )
+    assert error["field"] == "deal.price" and "SMALL-1" in error["message"]
+    assert error["details"] == {"variant_id": small, "price": 1000}
+    await host.ok("pin", {"product_id": product["id"], "deal": deal(5, 2, price=900)})
+    # The shop lowers size S below the deal meanwhile: S keeps its own price and takes none of
+    # the deal's units; size M is at the deal price.
+    resp = await room.client.patch(
+        f"{url}/{small}", json={"price": 500}, headers=bearer(room.owner)
+    )
+    assert resp.status == 200, await resp.text()
+    token = await room.guest_token()
+    await add(room, token, variant_of(product))
+    await add(room, token, small, 2)
+    deadline = time.monotonic() + 5  # the show's prices are cached up to a second
+    while True:
+        resp = await room.client.get(f"/api/shows/{room.show_id}/cart", headers=bearer(token))
+        cart = await resp.json()
+        lines = {line["variant_id"]: line for line in cart["lines"]}
+        if lines[small]["unit_price"] == 500 or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.05)
+    assert (lines[small]["unit_price"], lines[small]["deal_quantity"]) == (500, 0)
+    assert lines[small]["deal_price"] is None and lines[small]["total"] == 1000
+    assert (lines[variant_of(product)]["deal_quantity"], lines[variant_of(product)]["total"]) == (
+        1,
+        900,
+    )
+    resp = await checkout(room, token, checkout_body(cart))
+    assert resp.status == 201, await resp.text()
+    order = await resp.json()
+    assert order["total"] == 1900
+    # One deal unit taken, in Redis and in the database's quota.
+    assert await units_left(room, product["id"]) == 4
+    assert (await db_figures(database_url, product["id"]))[2] == 4
