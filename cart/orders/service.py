@@ -24,7 +24,7 @@ from typing import Any, Protocol
 
 from cart.carts import rules as cart_rules
 from cart.carts.service import ShowOffer, ShowOffers
-from cart.carts.store import CartStore
+from cart.carts.store import CartStore, Contents
 from cart.orders import rules
 from cart.orders.keys import KeyStore
 from cart.orders.payments import PaymentProvider, PaymentResult
@@ -242,7 +242,7 @@ class CheckoutService:
         self._check_seen(cart, body, contents.items, offers, offer.currency)
 
         takes = cart.deal_takes()
-        taken = await self._take(show_id, claim, subject, takes, cart) if takes else "none"
+        taken = await self._take(show_id, claim, subject, takes, contents) if takes else "none"
         self._faults.hit("after_gate")
         draft = self._draft(show_id, buyer, body, fingerprint, cart, offer)
         try:
@@ -259,7 +259,8 @@ class CheckoutService:
         except Refused as refused:
             await self._release(show_id, claim, takes)
             code, message = _DB_REFUSALS[refused.reason]
-            raise AppError(code, message, details={"cart": cart.to_dict()}) from None
+            now = await self._cart_now(show_id, subject, contents)
+            raise AppError(code, message, details={"cart": now}) from None
         except asyncio.CancelledError:
             # Its batch may commit it all the same: the claim stays for the reconciler, which
             # settles it if the order was written and gives the units back if not.
@@ -315,7 +316,7 @@ class CheckoutService:
         claim: str,
         subject: str,
         takes: Units,
-        cart: cart_rules.PricedCart,
+        contents: Contents,
     ) -> str:
         """ok (taken now) or held (by an earlier attempt's claim); refusals raise."""
         outcome = await self._gate.take_deals(show_id, claim, subject, takes)
@@ -323,7 +324,17 @@ class CheckoutService:
             self._announce.units(show_id, [pid for pid, _, _ in takes])
             return str(outcome.status)
         code, message = _GATE_REFUSALS[outcome.status]
-        raise AppError(code, message, details={"cart": cart.to_dict()})
+        # The cart as priced before the gate still counts the units it refused: a retry with
+        # that quote would be refused again.
+        now = await self._cart_now(show_id, subject, contents)
+        raise AppError(code, message, details={"cart": now})
+
+    async def _cart_now(self, show_id: int, subject: str, contents: Contents) -> dict[str, object]:
+        """The cart priced as the room offers it now: what a retry is charged."""
+        offer = await self._offers(show_id, subject)
+        return cart_rules.price_cart(
+            contents.items, offer.offers, offer.currency, contents.version
+        ).to_dict()
 
     async def _release(self, show_id: int, claim: str, takes: Units) -> None:
         if takes and await self._gate.release_claim(show_id, claim):

@@ -86,3 +86,30 @@ async def test_a_flash_deal_never_raises_a_variants_price(room: Room, database_u
     # One deal unit taken, in Redis and in the database's quota.
     assert await units_left(room, product["id"]) == 4
     assert (await db_figures(database_url, product["id"]))[2] == 4
+
+
+async def test_a_sold_out_answer_carries_the_cart_a_retry_can_pay(room: Room) -> None:
+    product = room.products[0]
+    host = await room.host()
+    await host.ok("pin", {"product_id": product["id"], "deal": deal(1, 1)})
+    buyers = [await room.guest_token(f"B{i}") for i in range(8)]
+    carts = [await add(room, t, variant_of(product)) for t in buyers]
+    assert all(c["lines"][0]["deal_quantity"] == 1 for c in carts)
+    # All at once: most are priced with the last unit still there, and lose it at the gate.
+    bodies = [checkout_body(c) for c in carts]
+    answers = await asyncio.gather(
+        *(checkout(room, t, body) for t, body in zip(buyers, bodies, strict=True))
+    )
+    assert sorted(r.status for r in answers) == [201] + [409] * 7
+    for token, resp in zip(buyers, answers, strict=True):
+        if resp.status == 201:
+            continue
+        error = (await resp.json())["error"]
+        assert error["code"] == "sold_out"
+        # The cart as it is now, at the catalog price: the documented retry pays it.
+        cart = error["details"]["cart"]
+        assert cart["lines"][0]["deal_quantity"] == 0, cart
+        assert cart["total"] == product["price"]
+        again = await checkout(room, token, checkout_body(cart))
+        assert again.status == 201, await again.text()
+        assert (await again.json())["total"] == product["price"]
