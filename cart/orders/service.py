@@ -29,7 +29,7 @@ from cart.orders import rules
 from cart.orders.keys import KeyStore
 from cart.orders.payments import PaymentProvider, PaymentResult
 from cart.orders.store import Draft, DuplicateKey, OrderStore, Record, Refused
-from core.db import utcnow
+from core.db import transient, utcnow
 from core.errors import AppError, ErrorCode, not_found
 from core.faults import NO_FAULTS, Faults
 from core.identity import Principal
@@ -146,7 +146,7 @@ class CheckoutService:
     ) -> dict[str, Any]:
         fingerprint = rules.fingerprint(self._secret, show_id, body)
         key = body.idempotency_key
-        state = await self._hold_key(buyer.subject, key, fingerprint)
+        state, lease = await self._hold_key(buyer.subject, key, fingerprint)
         if state == "done":
             return await self._replay(buyer.subject, key, fingerprint)
         try:
@@ -166,14 +166,21 @@ class CheckoutService:
             if not refusal.details or "order" not in refusal.details:
                 await self._keys.drop(buyer.subject, key, fingerprint)
             raise
+        except Exception as exc:
+            if transient(exc):
+                # Answered `busy`: the retry it asks for takes the key over at once (and finds
+                # the order if this attempt wrote one) instead of waiting the lease out.
+                await self._keys.free(buyer.subject, key, fingerprint, lease)
+            raise
 
-    async def _hold_key(self, buyer: str, key: str, fingerprint: str) -> str:
-        """new, takeover or done; waits while another attempt holds the key."""
+    async def _hold_key(self, buyer: str, key: str, fingerprint: str) -> tuple[str, int]:
+        """new, takeover or done, and the lease deadline (ms) this attempt holds; waits while
+        another attempt holds the key."""
         loop = asyncio.get_running_loop()
         give_up = loop.time() + 2 * self._lease + 1
         pause = 0.02
         while True:
-            state, _ = await self._keys.begin(buyer, key, fingerprint)
+            state, lease = await self._keys.begin(buyer, key, fingerprint)
             if state == "conflict":
                 raise AppError(
                     ErrorCode.IDEMPOTENCY_CONFLICT,
@@ -181,7 +188,7 @@ class CheckoutService:
                     field="idempotency_key",
                 )
             if state != "wait":
-                return state
+                return state, lease
             if loop.time() > give_up:
                 raise AppError(ErrorCode.BUSY, "this checkout is still in progress; retry")
             await asyncio.sleep(pause)

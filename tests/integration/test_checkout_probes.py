@@ -5,15 +5,20 @@ checkout the database turned away (busy) can be retried at once."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import sqlite3
 import time
 from collections.abc import AsyncIterator
 from typing import Any
 
+import asyncpg
 import pytest
 from aiohttp.test_utils import TestClient
+from sqlalchemy import make_url
 
+from tests.backends import Backend
 from tests.conftest import ClientFactory
-from tests.helpers import bearer
+from tests.helpers import bearer, error_of
 from tests.room import Room
 from tests.shopping import add, checkout, checkout_body, db_figures, deal, start_show, units_left
 
@@ -113,3 +118,68 @@ async def test_a_sold_out_answer_carries_the_cart_a_retry_can_pay(room: Room) ->
         again = await checkout(room, token, checkout_body(cart))
         assert again.status == 201, await again.text()
         assert (await again.json())["total"] == product["price"]
+
+
+@contextlib.asynccontextmanager
+async def sqlite_writer(database_url: str) -> AsyncIterator[None]:
+    """Another connection holds SQLite's write lock: a checkout's write waits out the busy
+    timeout, then fails with "database is locked"."""
+    path = make_url(database_url).database
+    assert path
+    conn = sqlite3.connect(path, isolation_level=None, timeout=0)
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        yield
+    finally:
+        conn.close()  # rolls back
+
+
+async def pg_deadlock(database_url: str, room: Room, token: str, body: dict[str, Any]) -> Any:
+    """The checkout locks the cart's first variant row, then waits for the second, which this
+    connection holds; this connection then asks for the first: PostgreSQL ends the deadlock by
+    failing the checkout's transaction (the one that waited first checks first)."""
+    first, second = (variant_of(p) for p in room.products)
+    url = make_url(database_url).set(drivername="postgresql")
+    conn = await asyncpg.connect(url.render_as_string(hide_password=False))
+    try:
+        # This side never runs the check first (superuser setting; the test server's user).
+        await conn.execute("SET deadlock_timeout = '10s'")
+        tx = conn.transaction()
+        await tx.start()
+        await conn.execute("SELECT 1 FROM variants WHERE id = $1 FOR UPDATE", second)
+        task = asyncio.ensure_future(checkout(room, token, body))
+        deadline = time.monotonic() + 5
+        waiting = "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"  # noqa: E501
+        while not await conn.fetchval(waiting):
+            assert time.monotonic() < deadline, "the checkout never waited for the row"
+            await asyncio.sleep(0.02)
+        await conn.execute("SELECT 1 FROM variants WHERE id = $1 FOR UPDATE", first)
+        resp = await task
+        await tx.rollback()
+        return resp
+    finally:
+        await conn.close()
+
+
+async def test_a_busy_database_frees_the_key_so_the_retry_runs_at_once(
+    room: Room, backend: Backend, database_url: str
+) -> None:
+    token = await room.guest_token()
+    await add(room, token, variant_of(room.products[0]))
+    cart = await add(room, token, variant_of(room.products[1]))
+    body = checkout_body(cart)
+    if backend.database == "sqlite":
+        async with sqlite_writer(database_url):
+            resp = await checkout(room, token, body)
+    else:
+        resp = await pg_deadlock(database_url, room, token, body)
+    error = await error_of(resp, 503)
+    assert error["code"] == "busy"
+    # The retry the answer asks for runs now, not when the first attempt's lease runs out.
+    started = time.monotonic()
+    resp = await checkout(room, token, body)
+    took = time.monotonic() - started
+    assert resp.status == 201, await resp.text()
+    assert took < LEASE_SECONDS / 4, f"the retry waited {took:.1f} s"
+    again = await checkout(room, token, body)
+    assert (await again.json())["id"] == (await resp.json())["id"]
