@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import BigInteger, DateTime, Integer, MetaData, TypeDecorator
 from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import DeclarativeBase
 
 # The largest id a client may name (query cursors): well inside a signed 64-bit integer.
@@ -51,3 +52,19 @@ class Base(DeclarativeBase):
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+# Lock contention the client may simply retry: PostgreSQL serialization failure and deadlock,
+# SQLite's single writer refusing a transaction (busy past its timeout, or a stale snapshot).
+_RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})
+
+
+def transient(exc: BaseException) -> bool:
+    """A database error that passes: the transaction was rolled back, and the same request
+    may simply be tried again (answered `busy`, 503)."""
+    if not isinstance(exc, DBAPIError):
+        return False
+    orig = exc.orig
+    if getattr(orig, "sqlstate", None) in _RETRYABLE_SQLSTATES:
+        return True
+    return "database is locked" in str(orig)

@@ -113,6 +113,7 @@ def attach_commerce(
     offers = show_offers(shows, room, settings.offer_cache_ms)
     carts = CartService(carts_store, offers)
     provider = TestProvider()
+    faults = settings.faults
     keys = KeyStore(
         redis,
         settings.redis_prefix,
@@ -129,9 +130,9 @@ def attach_commerce(
         announce=realtime.coalescer,
         secret=settings.secret().encode(),
         lease_seconds=settings.checkout_lease_seconds,
-        faults=frozenset(settings.checkout_fault_points),
+        faults=faults,
     )
-    order_service = OrderService(orders, provider, carts_store)
+    order_service = OrderService(orders, provider, carts_store, faults)
     app.router.add_routes(CartViews(carts).routes())
     app.router.add_routes(OrderViews(checkout, order_service, role_in, shows.get).routes())
 

@@ -15,6 +15,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.exc import DBAPIError
 
+from core.db import transient
 from core.errors import AppError, ErrorCode
 from core.web import dumps, principal_key
 from server.accounts.tokens import InvalidToken, TokenSigner
@@ -64,7 +65,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
             resp.headers["Allow"] = exc.headers["Allow"]
         return resp
     except DBAPIError as exc:
-        if not _transient(exc):
+        if not transient(exc):
             log.exception(
                 "unhandled error", extra={"method": request.method, "route": request.path}
             )
@@ -84,18 +85,6 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except Exception:
         log.exception("unhandled error", extra={"method": request.method, "route": request.path})
         return error_response(AppError(ErrorCode.INTERNAL_ERROR, "internal error"))
-
-
-# Lock contention the client may simply retry: PostgreSQL serialization failure and deadlock,
-# SQLite's single writer refusing a transaction whose snapshot went stale.
-_RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})
-
-
-def _transient(exc: DBAPIError) -> bool:
-    orig = exc.orig
-    if getattr(orig, "sqlstate", None) in _RETRYABLE_SQLSTATES:
-        return True
-    return "database is locked" in str(orig)
 
 
 _CORS_HEADERS = "Authorization, Content-Type, Idempotency-Key"

@@ -10,10 +10,11 @@ from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from cart.orders.service import FAULT_POINTS
+from core.faults import Faults
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 _ANY_HOST = ("0.0.0.0", "::")  # noqa: S104 - listen addresses, compared, not bound here
@@ -108,7 +109,9 @@ class Settings(BaseSettings):
     # How long a stream may stay offline before a show with end_on_stream_end ends.
     stream_grace_seconds: float = Field(120, ge=0.1, le=86400)
 
-    # Tests only: checkout kills its own process (SIGKILL) at these named points.
+    # Tests only: the process kills itself (SIGKILL) at these named points of checkout and
+    # refunds. Refused unless TESTING is set, so no production setting can arm them.
+    testing: bool = False
     checkout_fault_points: Annotated[list[str], NoDecode] = []
 
     @field_validator(
@@ -124,10 +127,15 @@ class Settings(BaseSettings):
 
     @field_validator("checkout_fault_points")
     @classmethod
-    def _faults(cls, value: list[str]) -> list[str]:
+    def _faults(cls, value: list[str], info: ValidationInfo) -> list[str]:
         unknown = sorted(set(value) - FAULT_POINTS)
         if unknown:
             raise ValueError(f"unknown fault points {unknown}; known: {sorted(FAULT_POINTS)}")
+        if value and not info.data.get("testing"):
+            raise ValueError(
+                "fault points kill the process and are for tests only; "
+                "they are refused unless TESTING=1 is set too"
+            )
         return value
 
     @field_validator("allowed_origins")
@@ -209,6 +217,10 @@ class Settings(BaseSettings):
         return value
 
     # Derived values.
+
+    @property
+    def faults(self) -> Faults:
+        return Faults(self.checkout_fault_points, FAULT_POINTS)
 
     @property
     def database_kind(self) -> Literal["sqlite", "postgresql"]:

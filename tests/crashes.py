@@ -33,6 +33,8 @@ class AppProcess:
             "SOCKETS_PER_IP": "100000",
             "CHECKOUT_LEASE_SECONDS": "1",
             "RECONCILE_INTERVAL_SECONDS": "0.5",
+            # Fault points (CHECKOUT_FAULT_POINTS) are refused without it.
+            "TESTING": "1",
             **env,
         }
         self.proc: subprocess.Popen[bytes] | None = None

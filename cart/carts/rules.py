@@ -114,10 +114,15 @@ def price_line(offer: Offer, quantity: int, unlimited: bool = False) -> Line:
             field="quantity",
         )
     at_deal = 0
-    if offer.deal_price is not None:
+    # A deal never raises a price: a variant priced at or below the deal price (its price was
+    # lowered after the deal was pinned) keeps its own price and takes none of the deal's units.
+    deal_price = offer.deal_price
+    if deal_price is not None and deal_price >= offer.price:
+        deal_price = None
+    if deal_price is not None:
         left = quantity if unlimited else offer.deal_left
         at_deal = max(0, min(quantity, left, offer.per_buyer_left))
-    total = at_deal * (offer.deal_price or 0) + (quantity - at_deal) * offer.price
+    total = at_deal * (deal_price or 0) + (quantity - at_deal) * offer.price
     return Line(
         variant_id=offer.variant_id,
         product_id=offer.product_id,
@@ -126,7 +131,7 @@ def price_line(offer: Offer, quantity: int, unlimited: bool = False) -> Line:
         quantity=quantity,
         unit_price=offer.price,
         deal_quantity=at_deal,
-        deal_price=offer.deal_price,
+        deal_price=deal_price,
         deal_id=offer.deal_id if at_deal else None,
         total=total,
     )

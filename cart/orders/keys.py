@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from pathlib import Path
 from typing import Literal
 
 from redis.asyncio import Redis
@@ -50,6 +51,9 @@ return 0
 """
 
 
+_FREE = (Path(__file__).parent / "free_key.lua").read_text()
+
+
 def key_digest(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()[:32]
 
@@ -63,16 +67,23 @@ class KeyStore:
         self._begin = redis.register_script(_BEGIN)
         self._finish = redis.register_script(_FINISH)
         self._drop = redis.register_script(_DROP)
+        self._free = redis.register_script(_FREE)
 
     def _key(self, buyer: str, key: str) -> str:
         return f"{self._prefix}idem:{{{buyer}}}:{key_digest(key)}"
 
-    async def begin(self, buyer: str, key: str, fingerprint: str) -> tuple[Begin, int | None]:
-        state, order = await self._begin(
-            keys=[self._key(buyer, key)],
-            args=[fingerprint, int(time.time() * 1000), self._lease_ms, self._ttl],
+    async def begin(self, buyer: str, key: str, fingerprint: str) -> tuple[Begin, int]:
+        """The state, and (new or takeover) the lease deadline this attempt holds, in ms."""
+        now = int(time.time() * 1000)
+        state, _ = await self._begin(
+            keys=[self._key(buyer, key)], args=[fingerprint, now, self._lease_ms, self._ttl]
         )
-        return state, int(order) if order else None
+        return state, now + self._lease_ms
+
+    async def free(self, buyer: str, key: str, fingerprint: str, lease: int) -> bool:
+        """End the lease `begin` gave this attempt, if it still holds the key: a retry takes
+        over at once."""
+        return bool(await self._free(keys=[self._key(buyer, key)], args=[fingerprint, lease]))
 
     async def finish(self, buyer: str, key: str, fingerprint: str, order_id: int) -> None:
         await self._finish(keys=[self._key(buyer, key)], args=[fingerprint, order_id, self._ttl])

@@ -20,28 +20,39 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import signal
 from typing import Any, Protocol
 
 from cart.carts import rules as cart_rules
 from cart.carts.service import ShowOffer, ShowOffers
-from cart.carts.store import CartStore
+from cart.carts.store import CartStore, Contents
 from cart.orders import rules
 from cart.orders.keys import KeyStore
 from cart.orders.payments import PaymentProvider, PaymentResult
 from cart.orders.store import Draft, DuplicateKey, OrderStore, Record, Refused
-from core.db import utcnow
+from core.db import transient, utcnow
 from core.errors import AppError, ErrorCode, not_found
+from core.faults import NO_FAULTS, Faults
 from core.identity import Principal
 
 log = logging.getLogger(__name__)
 
 Units = list[tuple[int, int, int]]  # (product id, deal id, units)
 
-# Fault points a test can arm (the `checkout_fault_points` setting): the process kills itself
-# with SIGKILL there, as a crash would.
-FAULT_POINTS = frozenset({"after_gate", "before_commit", "after_commit", "after_payment"})
+# Fault points a test can arm (the `checkout_fault_points` setting, with `testing`): the process
+# kills itself with SIGKILL there, as a crash would. Around every processor call: before it, and
+# after it before the write that records what it answered.
+FAULT_POINTS = frozenset(
+    {
+        "after_gate",
+        "before_commit",
+        "after_commit",
+        "before_charge",
+        "after_charge",
+        "after_payment",
+        "before_refund",
+        "after_refund",
+    }
+)
 
 
 class DealGate(Protocol):
@@ -117,7 +128,7 @@ class CheckoutService:
         announce: Announcer,
         secret: bytes,
         lease_seconds: float,
-        faults: frozenset[str] = frozenset(),
+        faults: Faults = NO_FAULTS,
     ) -> None:
         self._offers = offers
         self._carts = carts
@@ -130,17 +141,12 @@ class CheckoutService:
         self._lease = lease_seconds
         self._faults = faults
 
-    def _fault(self, point: str) -> None:
-        if point in self._faults:
-            log.warning("fault point reached: killing this process", extra={"point": point})
-            os.kill(os.getpid(), signal.SIGKILL)
-
     async def checkout(
         self, show_id: int, buyer: Principal, body: rules.Checkout
     ) -> dict[str, Any]:
         fingerprint = rules.fingerprint(self._secret, show_id, body)
         key = body.idempotency_key
-        state = await self._hold_key(buyer.subject, key, fingerprint)
+        state, lease = await self._hold_key(buyer.subject, key, fingerprint)
         if state == "done":
             return await self._replay(buyer.subject, key, fingerprint)
         try:
@@ -160,14 +166,21 @@ class CheckoutService:
             if not refusal.details or "order" not in refusal.details:
                 await self._keys.drop(buyer.subject, key, fingerprint)
             raise
+        except Exception as exc:
+            if transient(exc):
+                # Answered `busy`: the retry it asks for takes the key over at once (and finds
+                # the order if this attempt wrote one) instead of waiting the lease out.
+                await self._keys.free(buyer.subject, key, fingerprint, lease)
+            raise
 
-    async def _hold_key(self, buyer: str, key: str, fingerprint: str) -> str:
-        """new, takeover or done; waits while another attempt holds the key."""
+    async def _hold_key(self, buyer: str, key: str, fingerprint: str) -> tuple[str, int]:
+        """new, takeover or done, and the lease deadline (ms) this attempt holds; waits while
+        another attempt holds the key."""
         loop = asyncio.get_running_loop()
         give_up = loop.time() + 2 * self._lease + 1
         pause = 0.02
         while True:
-            state, _ = await self._keys.begin(buyer, key, fingerprint)
+            state, lease = await self._keys.begin(buyer, key, fingerprint)
             if state == "conflict":
                 raise AppError(
                     ErrorCode.IDEMPOTENCY_CONFLICT,
@@ -175,7 +188,7 @@ class CheckoutService:
                     field="idempotency_key",
                 )
             if state != "wait":
-                return state
+                return state, lease
             if loop.time() > give_up:
                 raise AppError(ErrorCode.BUSY, "this checkout is still in progress; retry")
             await asyncio.sleep(pause)
@@ -236,8 +249,8 @@ class CheckoutService:
         self._check_seen(cart, body, contents.items, offers, offer.currency)
 
         takes = cart.deal_takes()
-        taken = await self._take(show_id, claim, subject, takes, cart) if takes else "none"
-        self._fault("after_gate")
+        taken = await self._take(show_id, claim, subject, takes, contents) if takes else "none"
+        self._faults.hit("after_gate")
         draft = self._draft(show_id, buyer, body, fingerprint, cart, offer)
         try:
             record = await self._orders.place(draft, self._before_commit)
@@ -253,7 +266,8 @@ class CheckoutService:
         except Refused as refused:
             await self._release(show_id, claim, takes)
             code, message = _DB_REFUSALS[refused.reason]
-            raise AppError(code, message, details={"cart": cart.to_dict()}) from None
+            now = await self._cart_now(show_id, subject, contents)
+            raise AppError(code, message, details={"cart": now}) from None
         except asyncio.CancelledError:
             # Its batch may commit it all the same: the claim stays for the reconciler, which
             # settles it if the order was written and gives the units back if not.
@@ -261,13 +275,13 @@ class CheckoutService:
         except BaseException:
             await asyncio.shield(self._release(show_id, claim, takes))
             raise
-        self._fault("after_commit")
+        self._faults.hit("after_commit")
         if takes:
             await self._gate.settle_claim(show_id, claim)
         return await self._pay(record, body.card, fingerprint, contents.version)
 
     async def _before_commit(self) -> None:
-        self._fault("before_commit")
+        self._faults.hit("before_commit")
 
     def _check_seen(
         self,
@@ -309,7 +323,7 @@ class CheckoutService:
         claim: str,
         subject: str,
         takes: Units,
-        cart: cart_rules.PricedCart,
+        contents: Contents,
     ) -> str:
         """ok (taken now) or held (by an earlier attempt's claim); refusals raise."""
         outcome = await self._gate.take_deals(show_id, claim, subject, takes)
@@ -317,7 +331,17 @@ class CheckoutService:
             self._announce.units(show_id, [pid for pid, _, _ in takes])
             return str(outcome.status)
         code, message = _GATE_REFUSALS[outcome.status]
-        raise AppError(code, message, details={"cart": cart.to_dict()})
+        # The cart as priced before the gate still counts the units it refused: a retry with
+        # that quote would be refused again.
+        now = await self._cart_now(show_id, subject, contents)
+        raise AppError(code, message, details={"cart": now})
+
+    async def _cart_now(self, show_id: int, subject: str, contents: Contents) -> dict[str, object]:
+        """The cart priced as the room offers it now: what a retry is charged."""
+        offer = await self._offers(show_id, subject)
+        return cart_rules.price_cart(
+            contents.items, offer.offers, offer.currency, contents.version
+        ).to_dict()
 
     async def _release(self, show_id: int, claim: str, takes: Units) -> None:
         if takes and await self._gate.release_claim(show_id, claim):
@@ -383,16 +407,20 @@ class CheckoutService:
         """Charge, then the order is paid (and leaves the cart) or cancelled (the cart stays,
         for another try with another card)."""
         order = record.order
+        self._faults.hit("before_charge")
         result = await self._provider.charge(
             order.total, order.currency, card, idempotency_key=f"order-{order.id}"
         )
+        self._faults.hit("after_charge")
         brand = (card.brand, card.last4)
         paid: Record | None = None
         if result.approved:
             paid = await self._orders.mark_paid(record, result, brand)
             if paid is None:
                 # Cancelled meanwhile (it waited past the payment timeout): give the money back.
+                self._faults.hit("before_refund")
                 await self._provider.refund(result.reference, order.total, order.currency)
+                self._faults.hit("after_refund")
                 failure = {"code": ErrorCode.ORDER_EXPIRED.value, "message": "the order expired"}
                 await self._orders.cancel(order.id, failure)
         else:
@@ -405,7 +433,7 @@ class CheckoutService:
             cancelled = await self._orders.cancel(order.id, failure, result, brand)
             if cancelled is not None:
                 await self.units_returned(cancelled)
-        self._fault("after_payment")
+        self._faults.hit("after_payment")
         await self._keys.finish(order.buyer, order.idempotency_key, fingerprint, order.id)
         done = paid if paid is not None else await self._orders.get(order.id)
         assert done is not None
@@ -447,10 +475,17 @@ def _failure_message(result: PaymentResult) -> str:
 class OrderService:
     """Reading orders (a buyer their own; a shop's members a show's) and the shop's actions."""
 
-    def __init__(self, orders: OrderStore, provider: PaymentProvider, carts: CartStore) -> None:
+    def __init__(
+        self,
+        orders: OrderStore,
+        provider: PaymentProvider,
+        carts: CartStore,
+        faults: Faults = NO_FAULTS,
+    ) -> None:
         self._orders = orders
         self._provider = provider
         self._carts = carts
+        self._faults = faults
 
     async def mine(self, buyer: Principal, before: int | None, limit: int) -> dict[str, Any]:
         records = await self._orders.buyer_orders(buyer.subject, before, limit)
@@ -492,7 +527,9 @@ class OrderService:
             )
         # A paid order's latest charge is the approved one.
         reference = "" if record.payment is None else record.payment.reference
+        self._faults.hit("before_refund")
         result = await self._provider.refund(reference, order.total, order.currency)
+        self._faults.hit("after_refund")
         if not result.approved:
             raise AppError(ErrorCode.PAYMENT_ERROR, "the payment provider refused the refund")
         refunded = await self._orders.refund(order_id, shop_id, result)

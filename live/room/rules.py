@@ -4,7 +4,8 @@ words, flash-deal terms and the question ranking."""
 from __future__ import annotations
 
 import unicodedata
-from typing import Annotated, Literal
+from collections.abc import Mapping, Sequence
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
@@ -155,13 +156,26 @@ def words_of(text: str) -> list[str]:
     return list(dict.fromkeys(words))
 
 
-def check_deal(deal: Deal, product_price: int, now_ms: int) -> None:
+def check_deal(
+    deal: Deal, product_price: int, now_ms: int, variants: Sequence[Mapping[str, Any]] = ()
+) -> None:
+    """`variants`: the product's variants (id, sku, price). A deal never raises a price: it
+    must be below the product's price and below every variant's own."""
     if deal.price >= product_price:
         raise AppError(
             ErrorCode.VALIDATION_ERROR,
             "a deal price must be below the product's price",
             field="deal.price",
         )
+    for variant in variants:
+        if deal.price >= variant["price"]:
+            raise AppError(
+                ErrorCode.VALIDATION_ERROR,
+                f"a deal price must be below every variant's price: variant "
+                f"{variant['sku']} costs {variant['price']}",
+                field="deal.price",
+                details={"variant_id": variant["id"], "price": variant["price"]},
+            )
     if deal.per_buyer > deal.units:
         raise AppError(
             ErrorCode.VALIDATION_ERROR,

@@ -348,7 +348,7 @@ class RoomService:
         now = now_ms()
         deal = None
         if body.deal is not None:
-            rules.check_deal(body.deal, product["price"], now)
+            rules.check_deal(body.deal, product["price"], now, product["variants"])
             d = body.deal
             grace = await self._deal_grace(seat.show_id)
             closes = d.ends_at_ms + grace

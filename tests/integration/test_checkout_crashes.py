@@ -62,7 +62,17 @@ async def redis_units(room: Room, product_id: int) -> int:
     return int(pins[product_id]["deal"]["units_left"])
 
 
-@pytest.mark.parametrize("point", ["after_gate", "before_commit", "after_commit", "after_payment"])
+@pytest.mark.parametrize(
+    "point",
+    [
+        "after_gate",
+        "before_commit",
+        "after_commit",
+        "before_charge",
+        "after_charge",
+        "after_payment",
+    ],
+)
 async def test_a_crash_at_each_point_then_a_retry_makes_one_order(
     app: AppProcess, http: aiohttp.ClientSession, database_url: str, point: str
 ) -> None:

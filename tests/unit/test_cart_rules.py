@@ -60,6 +60,15 @@ def test_deal_units_are_capped(
     assert line.total == total
 
 
+@pytest.mark.parametrize("price", [9900, 9901, 20_000])
+def test_a_deal_never_raises_a_variants_price(price: int) -> None:
+    """A variant priced at or below the deal price keeps its own price and takes no units."""
+    line = price_line(deal(price=price), 2)
+    assert (line.deal_quantity, line.deal_price, line.deal_id) == (0, None, None)
+    assert line.total == 2 * 9900
+    assert price_cart({2: 2}, {2: deal(price=price)}, "EUR", 1).deal_takes() == []
+
+
 @pytest.mark.parametrize("quantity", [0, -1, MAX_QUANTITY + 1])
 def test_line_quantity_bounds(quantity: int) -> None:
     with pytest.raises(AppError):

@@ -463,6 +463,20 @@ def test_bad_deals_are_refused(terms: dict[str, int], field: str, message: str) 
     assert message in info.value.message
 
 
+def test_a_deal_must_be_below_every_variants_price() -> None:
+    variants = [
+        {"id": 1, "sku": "M-1", "price": PRODUCT_PRICE},
+        {"id": 2, "sku": "S-1", "price": 3000},
+    ]
+    check_deal(deal(price=2999), PRODUCT_PRICE, NOW_MS, variants)
+    for price in (3000, 3500):
+        with pytest.raises(AppError) as info:
+            check_deal(deal(price=price), PRODUCT_PRICE, NOW_MS, variants)
+        assert info.value.field == "deal.price"
+        assert "S-1" in info.value.message
+        assert info.value.details == {"variant_id": 2, "price": 3000}
+
+
 def test_a_free_product_cannot_have_a_deal() -> None:
     with pytest.raises(AppError) as info:
         check_deal(deal(price=0), 0, NOW_MS)

@@ -276,3 +276,25 @@ def test_bad_ingest_settings(overrides: dict[str, object], name: str) -> None:
 def test_ingest_secret_is_not_shown_in_repr() -> None:
     secret = "i" * 30
     assert secret not in repr(load_settings(ingest_secret=secret))
+
+
+def test_fault_points_are_refused_without_the_testing_flag(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CHECKOUT_FAULT_POINTS", "after_commit")
+    message = error_of()
+    assert message.startswith("invalid setting CHECKOUT_FAULT_POINTS: ")
+    assert "TESTING" in message and "\n" not in message
+    monkeypatch.setenv("TESTING", "0")
+    assert "TESTING" in error_of()
+
+
+def test_fault_points_are_armed_with_the_testing_flag(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TESTING", "1")
+    monkeypatch.setenv("CHECKOUT_FAULT_POINTS", "after_charge,before_refund")
+    settings = load_settings()
+    assert settings.faults.armed == {"after_charge", "before_refund"}
+    assert "unknown fault points ['nowhere']" in error_of(checkout_fault_points="nowhere")
+    # Without fault points the flag changes nothing, and nothing is armed by default.
+    monkeypatch.delenv("CHECKOUT_FAULT_POINTS")
+    assert load_settings().faults.armed == frozenset()
+    monkeypatch.delenv("TESTING")
+    assert load_settings().faults.armed == frozenset()
