@@ -26,6 +26,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from socketio import packet as sio_packet
 
+from core.db import transient
 from core.errors import AppError, ErrorCode
 from core.identity import Principal
 from core.web import parse
@@ -447,7 +448,10 @@ class RoomSocket:
             except (RedisConnectionError, RedisTimeoutError):
                 log.warning("redis unavailable", extra={"event": name, "sid": sid})
                 return _error(REDIS_UNAVAILABLE)
-            except Exception:
+            except Exception as exc:
+                if transient(exc):
+                    log.warning("database busy", extra={"event": name, "sid": sid})
+                    return _error(DATABASE_BUSY)
                 log.exception("event failed", extra={"event": name, "sid": sid})
                 return _error(AppError(ErrorCode.INTERNAL_ERROR, "internal error"))
 
@@ -460,6 +464,9 @@ class RoomSocket:
         return answer
 
 
+# A database error that passes (SQLite locked, a PostgreSQL deadlock): the same event may
+# simply be sent again.
+DATABASE_BUSY = AppError(ErrorCode.BUSY, "the database is busy; try again", retry_after=1)
 # Redis restarting or out of reach: worth a retry (the client's own, after retry_after).
 REDIS_UNAVAILABLE = AppError(
     ErrorCode.BUSY, "the live room is unavailable; try again", retry_after=1

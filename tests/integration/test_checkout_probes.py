@@ -8,7 +8,7 @@ import asyncio
 import contextlib
 import sqlite3
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import asyncpg
@@ -134,7 +134,7 @@ async def sqlite_writer(database_url: str) -> AsyncIterator[None]:
         conn.close()  # rolls back
 
 
-async def pg_deadlock(database_url: str, room: Room, token: str, body: dict[str, Any]) -> Any:
+async def pg_deadlock(database_url: str, room: Room, send: Callable[[], Awaitable[Any]]) -> Any:
     """The checkout locks the cart's first variant row, then waits for the second, which this
     connection holds; this connection then asks for the first: PostgreSQL ends the deadlock by
     failing the checkout's transaction (the one that waited first checks first)."""
@@ -147,7 +147,7 @@ async def pg_deadlock(database_url: str, room: Room, token: str, body: dict[str,
         tx = conn.transaction()
         await tx.start()
         await conn.execute("SELECT 1 FROM variants WHERE id = $1 FOR UPDATE", second)
-        task = asyncio.ensure_future(checkout(room, token, body))
+        task = asyncio.ensure_future(send())
         deadline = time.monotonic() + 5
         waiting = "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"  # noqa: E501
         while not await conn.fetchval(waiting):
@@ -172,7 +172,7 @@ async def test_a_busy_database_frees_the_key_so_the_retry_runs_at_once(
         async with sqlite_writer(database_url):
             resp = await checkout(room, token, body)
     else:
-        resp = await pg_deadlock(database_url, room, token, body)
+        resp = await pg_deadlock(database_url, room, lambda: checkout(room, token, body))
     error = await error_of(resp, 503)
     assert error["code"] == "busy"
     # The retry the answer asks for runs now, not when the first attempt's lease runs out.
@@ -183,3 +183,25 @@ async def test_a_busy_database_frees_the_key_so_the_retry_runs_at_once(
     assert took < LEASE_SECONDS / 4, f"the retry waited {took:.1f} s"
     again = await checkout(room, token, body)
     assert (await again.json())["id"] == (await resp.json())["id"]
+
+
+async def test_a_busy_database_answers_busy_over_the_socket_too(
+    room: Room, backend: Backend, database_url: str
+) -> None:
+    token = await room.guest_token()
+    await add(room, token, variant_of(room.products[0]))
+    body = checkout_body(await add(room, token, variant_of(room.products[1])))
+    buyer = await room.joined("Bea", token)
+
+    async def send() -> Any:
+        # Longer than SQLite's 5 s busy timeout.
+        return await buyer.sio.call("checkout", body, timeout=20)
+
+    if backend.database == "sqlite":
+        async with sqlite_writer(database_url):
+            answer = await send()
+    else:
+        answer = await pg_deadlock(database_url, room, send)
+    assert answer["ok"] is False and answer["error"]["code"] == "busy", answer
+    assert answer["error"]["retry_after"] == 1
+    assert (await buyer.ok("checkout", body))["order"]["status"] == "paid"
