@@ -22,6 +22,7 @@ ADDRESS = {
     "postal_code": "10115",
     "country": "DE",
 }
+BUYER_EMAIL = "ana.buyer@example.com"
 CARD = {"number": "4242424242424242", "exp_month": 12, "exp_year": 2099, "cvc": "123"}
 DECLINED = "4000000000000002"
 PROCESSOR_ERROR = "4000000000000119"
@@ -42,6 +43,7 @@ def checkout_body(cart: dict[str, Any], key: str | None = None, **fields: Any) -
         "cart_version": cart["version"],
         "quote": cart["quote"],
         "shipping_address": ADDRESS,
+        "email": BUYER_EMAIL,
         "card": CARD,
         **fields,
     }
