@@ -199,7 +199,7 @@ def create_app(settings: Settings) -> web.Application:
         ).routes()
     )
     attach_commerce(app, settings, redis, shows, realtime, orders, shops.role_in)
-    attach_mail(app, settings, redis, sessions, registry, realtime.node_id)
+    attach_mail(app, settings, redis, sessions, registry, realtime.node_id, orders.writing)
     _static_routes(app)
     return app
 

@@ -188,6 +188,11 @@ class OrderStore:
     def _writing(self) -> AbstractAsyncContextManager[Any]:
         return self._write_lock if self._write_lock is not None else contextlib.nullcontext()
 
+    def writing(self) -> AbstractAsyncContextManager[Any]:
+        """For other writers to the same database in this process (the email outbox): on
+        SQLite, a write between an order batch's reads and its writes would fail the batch."""
+        return self._writing()
+
     # Flash deals.
 
     async def open_deal(

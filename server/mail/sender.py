@@ -5,8 +5,7 @@ Each pass (every OUTBOX_INTERVAL_SECONDS on every node):
 2. takes the Redis lease, or leaves the pass to the node that holds it;
 3. claims a batch of due rows in one short transaction: a conditional UPDATE adds an attempt
    and pushes `next_attempt_at` a claim's length ahead, so a row is claimed by one sender even
-   if two ever ran at once (a lease lost to a Redis restart); PostgreSQL skips rows another
-   transaction has locked instead of waiting for them;
+   if two ever ran at once (a lease lost to a Redis restart, say);
 4. sends each row, then records the outcome: sent; failed at once on a permanent refusal (5xx)
    or a template that cannot render; otherwise retried after a backoff doubling from
    OUTBOX_RETRY_BASE_SECONDS up to OUTBOX_RETRY_MAX_SECONDS, until OUTBOX_MAX_ATTEMPTS.
@@ -18,8 +17,11 @@ system can recognise a duplicate.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import timedelta
 from email.message import EmailMessage
@@ -93,8 +95,11 @@ class OutboxSender:
         lease: Lease,
         metrics: OutboxMetrics,
         config: SenderConfig,
+        writing: Callable[[], AbstractAsyncContextManager[Any]] = contextlib.nullcontext,
     ) -> None:
         self._sessions = sessions
+        # Held around each write transaction (SQLite's one writer, shared with the orders).
+        self._writing = writing
         self._transport = transport
         self._lease = lease
         self._metrics = metrics
@@ -145,18 +150,22 @@ class OutboxSender:
     async def _claim(self) -> list[Claimed]:
         now = utcnow()
         due = (_outbox.c.status == _PENDING) & (_outbox.c.next_attempt_at <= now)
-        async with self._sessions.begin() as session:
+        # Read first, outside any write: most passes find nothing and write nothing.
+        async with self._sessions() as session:
             ids = list(
                 await session.scalars(
                     select(_outbox.c.id)
                     .where(due)
                     .order_by(_outbox.c.next_attempt_at, _outbox.c.id)
                     .limit(self._config.batch)
-                    .with_for_update(skip_locked=True)
                 )
             )
-            if not ids:
-                return []
+        if not ids:
+            return []
+        # The UPDATE checks again that each row is still due: of two senders, the second finds
+        # the row claimed (PostgreSQL makes it wait for the first's short transaction, then
+        # re-reads the row) and skips it.
+        async with self._writing(), self._sessions.begin() as session:
             rows = await session.execute(
                 update(_outbox)
                 .where(_outbox.c.id.in_(ids), due)
@@ -223,7 +232,7 @@ class OutboxSender:
 
     async def _record(self, row: Claimed, **values: Any) -> None:
         # Only the claim this sender holds: a row claimed again meanwhile is the other's.
-        async with self._sessions.begin() as session:
+        async with self._writing(), self._sessions.begin() as session:
             await session.execute(
                 update(_outbox)
                 .where(_outbox.c.id == row.id, _outbox.c.attempts == row.attempts)

@@ -4,7 +4,9 @@ its start and stop with the app."""
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
+from typing import Any
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry
@@ -44,6 +46,7 @@ def attach_mail(
     sessions: async_sessionmaker[AsyncSession],
     registry: CollectorRegistry,
     node_id: str,
+    writing: Callable[[], AbstractAsyncContextManager[Any]],
 ) -> OutboxSender:
     transport = transport_for(settings)
     # A claimed row waits this long for its sender: longer than a slow SMTP exchange.
@@ -62,6 +65,7 @@ def attach_mail(
             interval_seconds=settings.outbox_interval_seconds,
             claim_seconds=claim_seconds,
         ),
+        writing,
     )
     app[outbox_key] = sender
 
