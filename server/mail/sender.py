@@ -6,9 +6,10 @@ Each pass (every OUTBOX_INTERVAL_SECONDS on every node):
 3. claims a batch of due rows in one short transaction: a conditional UPDATE adds an attempt
    and pushes `next_attempt_at` a claim's length ahead, so a row is claimed by one sender even
    if two ever ran at once (a lease lost to a Redis restart, say);
-4. sends each row, then records the outcome: sent; failed at once on a permanent refusal (5xx)
-   or a template that cannot render; otherwise retried after a backoff doubling from
-   OUTBOX_RETRY_BASE_SECONDS up to OUTBOX_RETRY_MAX_SECONDS, until OUTBOX_MAX_ATTEMPTS.
+4. sends each row, then records the batch's outcomes in one transaction: sent; failed at once
+   on a permanent refusal (5xx) or a template that cannot render; otherwise retried after a
+   backoff doubling from OUTBOX_RETRY_BASE_SECONDS up to OUTBOX_RETRY_MAX_SECONDS, until
+   OUTBOX_MAX_ATTEMPTS.
 
 A node that dies while sending leaves its claimed rows to be sent again once the claim runs out:
 delivery is at least once (SMTP offers no more); the Message-ID stays the same, so a receiving
@@ -69,6 +70,13 @@ class Claimed:
     attempts: int
 
 
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    row: Claimed
+    result: str  # sent | retried | failed (the metric it counts in)
+    values: dict[str, Any]
+
+
 class OutboxMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
         self.sent = Counter("outbox_sent", "Emails delivered by this node", registry=registry)
@@ -124,14 +132,24 @@ class OutboxSender:
         if not await self._lease.take():
             return done
         try:
-            while True:
+            held = True
+            while held:
                 rows = await self._claim()
-                for row in rows:
-                    done[await self._deliver(row)] += 1
-                    # Renewed between emails; lost (Redis restarted, a pause past the lease),
-                    # this node stops and the rows it claimed wait out their claim.
-                    if not await self._lease.take():
-                        return done
+                outcomes: list[Outcome] = []
+                try:
+                    for row in rows:
+                        outcomes.append(await self._deliver(row))
+                        # Renewed between emails; lost (Redis restarted, a pause past the
+                        # lease), this node stops and the rest of its claim waits it out.
+                        held = await self._lease.take()
+                        if not held:
+                            break
+                finally:
+                    # One write per batch, not per email: on SQLite every commit can fail
+                    # another writer's read-then-write transaction (busy).
+                    await self._record(outcomes)
+                for outcome in outcomes:
+                    done[outcome.result] += 1
                 if len(rows) < self._config.batch:
                     break
         finally:
@@ -186,58 +204,63 @@ class OutboxSender:
             claimed = [Claimed(*row) for row in rows]
         return sorted(claimed, key=lambda c: c.id)
 
-    async def _deliver(self, row: Claimed) -> str:
+    async def _deliver(self, row: Claimed) -> Outcome:
         try:
             message = self.message(row)
         except Exception as exc:
             log.exception("outbox email cannot be rendered", extra={"outbox_id": row.id})
-            return await self._failed(row, f"render: {type(exc).__name__}: {exc}")
+            return self._failed(row, f"render: {type(exc).__name__}: {exc}")
         try:
             await self._transport.send(message, f"{row.id:08d}-{row.kind}.eml")
         except Permanent as exc:
-            return await self._failed(row, str(exc))
+            return self._failed(row, str(exc))
         except Temporary as exc:
-            return await self._retry(row, str(exc))
+            return self._retry(row, str(exc))
         except Exception as exc:
             log.exception("outbox transport failed", extra={"outbox_id": row.id})
-            return await self._retry(row, f"{type(exc).__name__}: {exc}")
-        await self._record(row, status=OutboxStatus.SENT.value, sent_at=utcnow(), last_error="")
-        self._metrics.sent.inc()
-        return "sent"
+            return self._retry(row, f"{type(exc).__name__}: {exc}")
+        values = {"status": OutboxStatus.SENT.value, "sent_at": utcnow(), "last_error": ""}
+        return Outcome(row, "sent", values)
 
-    async def _retry(self, row: Claimed, error: str) -> str:
+    def _retry(self, row: Claimed, error: str) -> Outcome:
         if row.attempts >= self._config.max_attempts:
-            return await self._failed(row, error)
+            return self._failed(row, error)
         wait = backoff(
             row.attempts, self._config.retry_base_seconds, self._config.retry_max_seconds
         )
-        await self._record(
-            row, next_attempt_at=utcnow() + timedelta(seconds=wait), last_error=error[:500]
-        )
-        self._metrics.retried.inc()
         log.warning(
             "outbox email will be retried",
             extra={"outbox_id": row.id, "attempts": row.attempts, "retry_in": wait},
         )
-        return "retried"
+        values = {
+            "next_attempt_at": utcnow() + timedelta(seconds=wait),
+            "last_error": error[:500],
+        }
+        return Outcome(row, "retried", values)
 
-    async def _failed(self, row: Claimed, error: str) -> str:
-        await self._record(row, status=OutboxStatus.FAILED.value, last_error=error[:500])
-        self._metrics.failed.inc()
+    def _failed(self, row: Claimed, error: str) -> Outcome:
         log.error(
             "outbox email failed for good",
             extra={"outbox_id": row.id, "kind": row.kind, "attempts": row.attempts},
         )
-        return "failed"
+        return Outcome(
+            row, "failed", {"status": OutboxStatus.FAILED.value, "last_error": error[:500]}
+        )
 
-    async def _record(self, row: Claimed, **values: Any) -> None:
-        # Only the claim this sender holds: a row claimed again meanwhile is the other's.
+    async def _record(self, outcomes: list[Outcome]) -> None:
+        if not outcomes:
+            return
         async with self._writing(), self._sessions.begin() as session:
-            await session.execute(
-                update(_outbox)
-                .where(_outbox.c.id == row.id, _outbox.c.attempts == row.attempts)
-                .values(**values)
-            )
+            for outcome in outcomes:
+                row = outcome.row
+                # Only the claim this sender holds: a row claimed again meanwhile is another's.
+                await session.execute(
+                    update(_outbox)
+                    .where(_outbox.c.id == row.id, _outbox.c.attempts == row.attempts)
+                    .values(**outcome.values)
+                )
+        for outcome in outcomes:
+            getattr(self._metrics, outcome.result).inc()
 
     def message(self, row: Claimed) -> EmailMessage:
         rendered = render(row.kind, row.language, row.data)

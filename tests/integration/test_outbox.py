@@ -148,7 +148,7 @@ async def test_a_paid_checkout_sends_one_confirmation_in_the_buyers_language(
     message = inbox.messages[0]
     assert message["To"] == BUYER_EMAIL and inbox.envelopes[0][1] == [BUYER_EMAIL]
     assert message["From"] == "Shop Orders <orders@shop.example>"
-    assert message["Subject"] == f"Ihre Bestellung {order['number']} bei Shop"
+    assert message["Subject"] == f"Deine Bestellung {order['number']} bei Shop"
     assert message["Content-Language"] == "de"
     plain, html = parts(message)
     for part in (plain, html):

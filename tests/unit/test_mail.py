@@ -47,7 +47,7 @@ def data(**more: Any) -> dict[str, Any]:
     ("language", "subject", "words", "total"),
     [
         ("en", "Your order LS-000042 from Anna's Shop", "Thank you", "€1,234.56"),
-        ("de", "Ihre Bestellung LS-000042 bei Anna's Shop", "Vielen Dank", f"1.234,56{NBSP}€"),
+        ("de", "Deine Bestellung LS-000042 bei Anna's Shop", "Vielen Dank", f"1.234,56{NBSP}€"),
         # Any other language is English.
         ("fr", "Your order LS-000042 from Anna's Shop", "Thank you", "€1,234.56"),
     ],
@@ -69,7 +69,7 @@ def test_the_order_confirmation_renders_in_each_language(
     ("language", "subject", "amount"),
     [
         ("en", "Your refund for order LS-000042 from Anna's Shop", "Refunded: €1,234.56"),
-        ("de", "Erstattung für Ihre Bestellung LS-000042 bei Anna's Shop", "Erstattet: 1.234,56"),
+        ("de", "Erstattung für deine Bestellung LS-000042 bei Anna's Shop", "Erstattet: 1.234,56"),
     ],
 )
 def test_the_refund_email_renders_in_each_language(
