@@ -322,6 +322,7 @@ BUYER = {
         "postal_code": "10115",
         "country": "DE",
     },
+    "email": "bench.buyer@example.com",
     "card": {"number": "4242424242424242", "exp_month": 12, "exp_year": 2099, "cvc": "123"},
 }
 

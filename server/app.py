@@ -43,6 +43,7 @@ from server.keys import (
     sessions_key,
     settings_key,
 )
+from server.mail.setup import attach_mail
 from server.metrics import (
     EmbeddedRedisCollector,
     Metrics,
@@ -198,6 +199,7 @@ def create_app(settings: Settings) -> web.Application:
         ).routes()
     )
     attach_commerce(app, settings, redis, shows, realtime, orders, shops.role_in)
+    attach_mail(app, settings, redis, sessions, registry, realtime.node_id, orders.writing)
     _static_routes(app)
     return app
 

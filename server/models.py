@@ -3,6 +3,7 @@
 from cart.catalog.models import Product, Variant
 from cart.orders.models import DealBuyer, DealQuota, Order, OrderLine, Payment
 from core.db import Base
+from core.outbox import OutboxMessage
 from live.room.models import ChatMessage, ShowEvent
 from live.shows.models import Show, ShowProduct
 from server.accounts.models import Account, Invite, Membership, Shop
@@ -18,6 +19,7 @@ __all__ = [
     "Membership",
     "Order",
     "OrderLine",
+    "OutboxMessage",
     "Payment",
     "Product",
     "Shop",

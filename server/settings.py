@@ -6,6 +6,7 @@ import ipaddress
 import os
 import re
 import secrets
+from email.utils import parseaddr
 from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
@@ -109,6 +110,21 @@ class Settings(BaseSettings):
     # How long a stream may stay offline before a show with end_on_stream_end ends.
     stream_grace_seconds: float = Field(120, ge=0.1, le=86400)
 
+    # Email: the outbox and how it is delivered (SMTP, or .eml files in DATA_DIR/outbox).
+    smtp_host: str | None = None
+    smtp_port: int = Field(587, ge=1, le=65535)
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_starttls: bool = True
+    smtp_ssl: bool = False
+    smtp_timeout_seconds: float = Field(30, ge=1, le=600)
+    mail_from: str = "liveshop <no-reply@localhost>"
+    mail_transport: Literal["smtp", "file"] | None = None
+    outbox_max_attempts: int = Field(10, ge=1, le=100)
+    outbox_interval_seconds: float = Field(2, ge=0.05, le=3600)
+    outbox_retry_base_seconds: float = Field(30, ge=0.01, le=86400)
+    outbox_retry_max_seconds: float = Field(3600, ge=0.01, le=7 * 86400)
+
     # Tests only: the process kills itself (SIGKILL) at these named points of checkout and
     # refunds. Refused unless TESTING is set, so no production setting can arm them.
     testing: bool = False
@@ -209,6 +225,28 @@ class Settings(BaseSettings):
             raise ValueError("use an http:// or https:// URL")
         return value.rstrip("/")
 
+    @field_validator("smtp_host", "smtp_username")
+    @classmethod
+    def _empty_is_none(cls, value: str | None) -> str | None:
+        return value or None
+
+    @field_validator("mail_from")
+    @classmethod
+    def _mail_from(cls, value: str) -> str:
+        address = parseaddr(value)[1]
+        if "\r" in value or "\n" in value or "@" not in address:
+            raise ValueError("use an address like 'Shop <orders@shop.example>'")
+        return value
+
+    @field_validator("mail_transport")
+    @classmethod
+    def _mail_transport(
+        cls, value: Literal["smtp", "file"] | None, info: ValidationInfo
+    ) -> Literal["smtp", "file"] | None:
+        if value == "smtp" and not info.data.get("smtp_host"):
+            raise ValueError("smtp needs SMTP_HOST")
+        return value
+
     @field_validator("secret_key")
     @classmethod
     def _secret(cls, value: SecretStr | None) -> SecretStr | None:
@@ -231,6 +269,13 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite+aiosqlite:///{(self.data_dir / 'liveshop.db').resolve()}"
+
+    @property
+    def email_transport(self) -> Literal["smtp", "file"]:
+        """MAIL_TRANSPORT, or smtp when SMTP_HOST is set, else .eml files."""
+        if self.mail_transport is not None:
+            return self.mail_transport
+        return "smtp" if self.smtp_host else "file"
 
     @property
     def embedded_redis(self) -> bool:

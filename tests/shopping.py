@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from typing import Any
@@ -22,6 +23,7 @@ ADDRESS = {
     "postal_code": "10115",
     "country": "DE",
 }
+BUYER_EMAIL = "ana.buyer@example.com"
 CARD = {"number": "4242424242424242", "exp_month": 12, "exp_year": 2099, "cvc": "123"}
 DECLINED = "4000000000000002"
 PROCESSOR_ERROR = "4000000000000119"
@@ -42,6 +44,7 @@ def checkout_body(cart: dict[str, Any], key: str | None = None, **fields: Any) -
         "cart_version": cart["version"],
         "quote": cart["quote"],
         "shipping_address": ADDRESS,
+        "email": BUYER_EMAIL,
         "card": CARD,
         **fields,
     }
@@ -79,12 +82,20 @@ async def stock(room: Room, product: dict[str, Any]) -> int:
 
 
 async def set_stock(room: Room, product: dict[str, Any], units: int) -> None:
+    """As the console does it; retried while SQLite answers `busy` (a background writer, the
+    email outbox's sender say, committed inside this read-then-write: the API's 503 + Retry-After
+    contract), for a few seconds at most."""
     variant = product["variants"][0]["id"]
-    resp = await room.client.patch(
-        f"/api/shops/{room.shop_id}/products/{product['id']}/variants/{variant}",
-        json={"stock": units},
-        headers=bearer(room.owner),
-    )
+    deadline = time.monotonic() + 10
+    while True:
+        resp = await room.client.patch(
+            f"/api/shops/{room.shop_id}/products/{product['id']}/variants/{variant}",
+            json={"stock": units},
+            headers=bearer(room.owner),
+        )
+        if resp.status != 503 or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.05)
     assert resp.status == 200, await resp.text()
 
 

@@ -80,6 +80,9 @@ class Order(Base):
         IdType, ForeignKey("accounts.id", ondelete="SET NULL"), nullable=True
     )
     display_name: Mapped[str] = mapped_column(String(80))
+    # Where the order's emails go, and their language (None on orders from before either).
+    email: Mapped[str | None] = mapped_column(String(320), nullable=True)
+    language: Mapped[str | None] = mapped_column(String(8), nullable=True)
     idempotency_key: Mapped[str] = mapped_column(String(255))
     request_hash: Mapped[str] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(20))

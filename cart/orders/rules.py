@@ -18,10 +18,10 @@ import hmac
 import json
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import pycountry
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints, field_validator
 
 from core.db import MAX_ID
 from core.text import plain_text, spreadsheet_safe
@@ -108,14 +108,21 @@ class Card(_Strict):
         return "card"
 
 
+# The languages emails are written in (the player's too).
+Language = Literal["en", "de"]
+
+
 class Checkout(_Strict):
-    """What the buyer sends: the cart they saw (its version and quote), where to ship, how to
-    pay, and their idempotency key. Never a price, a total or a currency."""
+    """What the buyer sends: the cart they saw (its version and quote), where to ship, where
+    to email the confirmation and in which language, how to pay, and their idempotency key.
+    Never a price, a total or a currency."""
 
     idempotency_key: IdempotencyKey
     cart_version: Annotated[int, Field(ge=0, le=2**53, strict=True)]
     quote: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{16}$")]
     shipping_address: Address
+    email: EmailStr
+    language: Language = "en"
     card: Card
 
 
@@ -194,6 +201,27 @@ def receipt(order: Any, lines: list[Any], payment: Any | None) -> dict[str, Any]
         "fulfilled_at": iso(order.fulfilled_at),
         "cancelled_at": iso(order.cancelled_at),
         "refunded_at": iso(order.refunded_at),
+    }
+
+
+def email_data(order: Any, lines: list[Any], shop: str, show: str) -> dict[str, Any]:
+    """What an order's emails show (kept in the outbox row as it was when they were written)."""
+    return {
+        "number": order_number(order.id),
+        "shop": shop,
+        "show": show,
+        "currency": order.currency,
+        "total": order.total,
+        "lines": [
+            {
+                "title": ln.title,
+                "variant": ", ".join(f"{k}: {v}" for k, v in sorted(ln.options.items())),
+                "quantity": ln.quantity,
+                "price": ln.total,
+            }
+            for ln in lines
+        ],
+        "shipping_address": order.shipping_address,
     }
 
 

@@ -373,6 +373,8 @@ class CheckoutService:
             pinned_product_id=pinned,
             payment_provider=self._provider.name,
             lines=cart.lines,
+            email=str(body.email),
+            language=body.language,
         )
 
     async def _resume(

@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionm
 
 from cart.carts.rules import Line, deal_units
 from cart.catalog.models import Variant
-from cart.orders import allotment
+from cart.orders import allotment, emails
 from cart.orders.models import DealBuyer, DealQuota, Order, OrderLine, Payment
 from cart.orders.payments import PaymentResult
 from cart.orders.rules import REVENUE, TRANSITIONS, Status
@@ -45,6 +45,8 @@ class Draft:
     pinned_product_id: int | None
     payment_provider: str
     lines: list[Line]  # as priced for the buyer
+    email: str | None = None
+    language: str | None = None
 
     @property
     def items(self) -> int:
@@ -185,6 +187,11 @@ class OrderStore:
 
     def _writing(self) -> AbstractAsyncContextManager[Any]:
         return self._write_lock if self._write_lock is not None else contextlib.nullcontext()
+
+    def writing(self) -> AbstractAsyncContextManager[Any]:
+        """For other writers to the same database in this process (the email outbox): on
+        SQLite, a write between an order batch's reads and its writes would fail the batch."""
+        return self._writing()
 
     # Flash deals.
 
@@ -491,6 +498,9 @@ class OrderStore:
                 _MARK_PAID, {"ids": [r.order.id for r, _, _ in items], "now": now}
             )
             moved = {row.id for row in rows}
+            # Each newly paid order's confirmation commits (or rolls back) with its paid mark.
+            paid = {r.order.id: r for r, _, _ in items if r.order.id in moved}
+            await emails.enqueue_paid(conn, list(paid.values()))
             await conn.execute(_INSERT_PAYMENTS, [_columns(p) for p in payments])
         out: list[Record | Exception | None] = []
         for (record, _, _), payment in zip(items, payments, strict=True):
@@ -542,6 +552,7 @@ class OrderStore:
             card = ("", "") if charge is None else (charge.card_brand, charge.card_last4)
             session.add(_payment(order, "refund", result, card))
             record = await self._record(session, order)
+            await emails.enqueue_refund(session, record)
             await self._give_back(session, record, deals=False)
             return record
 
@@ -612,6 +623,8 @@ def _order(draft: Draft, now: datetime) -> Order:
         buyer=draft.buyer,
         account_id=draft.account_id,
         display_name=draft.display_name,
+        email=draft.email,
+        language=draft.language,
         idempotency_key=draft.idempotency_key,
         request_hash=draft.request_hash,
         status=Status.PENDING_PAYMENT.value,

@@ -1,12 +1,12 @@
-// Checkout inside the cart drawer: shipping address and card, Pay (the `checkout` event), and
-// the confirmation with the order number. The page and the video stay as they are.
+// Checkout inside the cart drawer: email, shipping address and card, Pay (the `checkout`
+// event), and the confirmation with the order number. The page and the video stay as they are.
 //
 // One idempotency key per purchase attempt: a retry or a double tap before an answer arrives
 // sends the same key (so at most one order), and so does a retry after no answer, or after
 // `busy`. Any other answer ends the attempt; the next Pay makes a new key.
 import { $ } from "./dom.js";
 import { money } from "./format.js";
-import { t } from "./i18n.js";
+import { lang, t } from "./i18n.js";
 
 const SAME_ATTEMPT = new Set(["timeout", "offline", "busy"]);
 
@@ -25,6 +25,7 @@ export function createCheckout({ cart, emit, currency }) {
   const error = $("checkout-error");
   const summary = $("checkout-summary");
   const inputs = {
+    email: $("buyer-email"),
     "shipping_address.name": $("addr-name"),
     "shipping_address.line1": $("addr-line1"),
     "shipping_address.city": $("addr-city"),
@@ -76,6 +77,9 @@ export function createCheckout({ cart, emit, currency }) {
         postal_code: value("shipping_address.postal_code"),
         country: value("shipping_address.country").toUpperCase(),
       },
+      // The confirmation email goes here, in the player's language.
+      email: value("email"),
+      language: lang,
       card: {
         number: value("card.number").replace(/[\s-]/g, ""),
         exp_month: int("card.exp_month"),
@@ -135,7 +139,7 @@ export function createCheckout({ cart, emit, currency }) {
     error.textContent = "";
     renderSummary();
     cart.show("checkout-view");
-    inputs["shipping_address.name"].focus();
+    inputs.email.focus();
   });
   cart.onChange(renderSummary);
   $("checkout-back").addEventListener("click", () => {

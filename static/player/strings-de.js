@@ -46,6 +46,8 @@ export default {
   total: "Summe",
   checkout: "Zur Kasse",
   checkoutNotLive: "Bezahlen ist möglich, sobald die Show live ist.",
+  receipt: "Bestellbestätigung",
+  email: "E-Mail für deine Bestellbestätigung",
   shipping: "Lieferadresse",
   addrName: "Vollständiger Name",
   addrLine1: "Straße und Hausnummer",

@@ -46,6 +46,8 @@ export default {
   total: "Total",
   checkout: "Checkout",
   checkoutNotLive: "Checkout opens when the show is live.",
+  receipt: "Receipt",
+  email: "Email for your order confirmation",
   shipping: "Shipping address",
   addrName: "Full name",
   addrLine1: "Street and number",

@@ -150,6 +150,7 @@ async def test_a_show_from_the_console_to_a_paid_order(
     await expect(ana.get_by_test_id("cart-total")).to_contain_text("29")
     await ana.get_by_test_id("checkout").click()
     for testid, value in {
+        "email": "ana@example.com",
         "addr-name": "Ana Example",
         "addr-line1": "1 Main Street",
         "addr-city": "Berlin",

@@ -286,6 +286,11 @@ async def test_checkout_over_the_socket_answers_the_buyer_alone(room: Room) -> N
         {"card": {**CARD, "exp_year": 2001}},
         {"card": {**CARD, "cvc": "12"}},
         {"card": {**CARD, "amount": 1}},
+        {"email": "not-an-email"},
+        {"email": ""},
+        {"email": 5},
+        {"email": "ana@example.com\r\nBcc: eve@example.com"},
+        {"language": "fr"},
     ],
 )
 async def test_bad_checkout_bodies_are_refused_and_change_nothing(
