@@ -211,6 +211,15 @@ class RoomManager(socketio.AsyncRedisManager):  # type: ignore[misc]
     def hold(self, sid: str) -> None:
         self._held[sid] = []
 
+    def joined(self, room: str, epoch: str, seq: int) -> None:
+        """A join answered with the room at (epoch, seq): frames up to there are in that
+        viewer's answer, so a catch-up (or a gap fill) need not bring them again. A node that
+        has delivered nothing in the room yet (it subscribed after the frames were published)
+        would otherwise send the joiner its newest frame a second time."""
+        known = self._last_seq.get(room)
+        if known is None or known[0] != epoch or known[1] < seq:
+            self._last_seq[room] = (epoch, seq)
+
     def drop_held(self, sid: str) -> None:
         self._held.pop(sid, None)
 
@@ -395,6 +404,7 @@ class RoomSocket:
                 await self.sio.leave_room(sid, room)
                 raise
             conn.seat = seat
+            self.manager.joined(room, answer["epoch"], answer["seq"])
             # The ack is queued right after this handler returns, before the loop runs the
             # callback: held frames follow the answer.
             asyncio.get_running_loop().call_soon(
