@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
+import time
 from typing import Any
 
+from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient
 
 _n = itertools.count(1)
@@ -16,19 +19,30 @@ def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
+async def send(client: TestClient[Any, Any], method: str, path: str, **kw: Any) -> ClientResponse:
+    """A set-up request, sent again while the API answers `busy` (503), as its Retry-After
+    contract asks: on SQLite a background writer (the chat archive, the outbox sender) that
+    commits inside a request's read-then-write makes it answer busy at once."""
+    deadline = time.monotonic() + 10
+    while True:
+        resp = await client.request(method, path, **kw)
+        if resp.status != 503 or time.monotonic() > deadline:
+            return resp
+        await asyncio.sleep(0.05)
+
+
 async def sign_up(client: TestClient[Any, Any], name: str = "Ana") -> tuple[str, dict[str, Any]]:
     """A new account; returns its token and identity."""
     email = f"{name.lower()}{next(_n)}@example.com"
-    resp = await client.post(
-        "/api/auth/signup", json={"email": email, "password": PASSWORD, "display_name": name}
-    )
+    body = {"email": email, "password": PASSWORD, "display_name": name}
+    resp = await send(client, "POST", "/api/auth/signup", json=body)
     assert resp.status == 201, await resp.text()
     body = await resp.json()
     return body["token"], {**body["identity"], "email": email}
 
 
 async def new_shop(client: TestClient[Any, Any], token: str, name: str = "Shop") -> int:
-    resp = await client.post("/api/shops", json={"name": name}, headers=bearer(token))
+    resp = await send(client, "POST", "/api/shops", json={"name": name}, headers=bearer(token))
     assert resp.status == 201, await resp.text()
     return int((await resp.json())["id"])
 
@@ -47,7 +61,9 @@ def product_body(sku: str = "SKU-1", **fields: Any) -> dict[str, Any]:
 async def new_product(
     client: TestClient[Any, Any], token: str, shop_id: int, **fields: Any
 ) -> dict[str, Any]:
-    resp = await client.post(
+    resp = await send(
+        client,
+        "POST",
         f"/api/shops/{shop_id}/products",
         json=product_body(sku=f"SKU-{next(_n)}", **fields),
         headers=bearer(token),

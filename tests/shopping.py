@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 import uuid
 from typing import Any
@@ -13,7 +12,7 @@ from cart.catalog.models import Variant
 from cart.orders.models import DealQuota, Order
 from server.db import create_engine
 from server.keys import realtime_key
-from tests.helpers import bearer
+from tests.helpers import bearer, send
 from tests.room import Room
 
 ADDRESS = {
@@ -82,20 +81,15 @@ async def stock(room: Room, product: dict[str, Any]) -> int:
 
 
 async def set_stock(room: Room, product: dict[str, Any], units: int) -> None:
-    """As the console does it; retried while SQLite answers `busy` (a background writer, the
-    email outbox's sender say, committed inside this read-then-write: the API's 503 + Retry-After
-    contract), for a few seconds at most."""
+    """As the console does it (retried while the API answers `busy`, see helpers.send)."""
     variant = product["variants"][0]["id"]
-    deadline = time.monotonic() + 10
-    while True:
-        resp = await room.client.patch(
-            f"/api/shops/{room.shop_id}/products/{product['id']}/variants/{variant}",
-            json={"stock": units},
-            headers=bearer(room.owner),
-        )
-        if resp.status != 503 or time.monotonic() > deadline:
-            break
-        await asyncio.sleep(0.05)
+    resp = await send(
+        room.client,
+        "PATCH",
+        f"/api/shops/{room.shop_id}/products/{product['id']}/variants/{variant}",
+        json={"stock": units},
+        headers=bearer(room.owner),
+    )
     assert resp.status == 200, await resp.text()
 
 
