@@ -72,16 +72,29 @@ def request(
 
 
 class Server:
-    def __init__(self, env: dict[str, str], log: Path) -> None:
+    """`python -m server run` as a real process (or `argv`, a command that runs it), its output
+    in `log`. `new_session`: the leader of its own process group, as under make or a terminal."""
+
+    def __init__(
+        self,
+        env: dict[str, str],
+        log: Path,
+        argv: list[str] | None = None,
+        *,
+        cwd: Path = ROOT,
+        new_session: bool = False,
+    ) -> None:
         self.port = env["PORT"]
         self.log = log
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "server", "run"],
-            env=env,
-            cwd=ROOT,
-            stdout=log.open("w"),
-            stderr=subprocess.STDOUT,
-        )
+        with log.open("w") as out:
+            self.proc = subprocess.Popen(
+                argv or [sys.executable, "-m", "server", "run"],
+                env=env,
+                cwd=cwd,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=new_session,
+            )
 
     def wait_ready(self, timeout: float = 60) -> dict[str, Any]:
         deadline = time.monotonic() + timeout

@@ -21,7 +21,6 @@ import shlex
 import shutil
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -31,7 +30,7 @@ from pathlib import Path, PurePosixPath
 import pytest
 
 from server.app import VENDOR
-from tests.processes import ROOT, free_port
+from tests.processes import ROOT, Server, free_port
 
 TARGET = "app"  # docker-compose.yml builds the app nodes from this stage
 
@@ -206,21 +205,9 @@ def test_the_installed_app_stage_serves_the_player_console_and_libraries(
     assert migrated.returncode == 0, migrated.stderr
 
     log = tmp_path / "run.log"
-    with log.open("w") as out:
-        proc = subprocess.Popen(
-            [installed, "-m", "server", "run"], cwd=data, env=env, stdout=out, stderr=out
-        )
+    server = Server(env, log, [str(installed), "-m", "server", "run"], cwd=data)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None, log.read_text()
-            assert time.monotonic() < deadline, "not ready in time:\n" + log.read_text()
-            try:
-                if _get(port, "/readyz")[0] == 200:
-                    break
-            except OSError:
-                pass
-            time.sleep(0.1)
+        server.wait_ready()
 
         pages = ["/watch/1", "/console/", "/static/player/main.js", "/static/console/main.js"]
         for path in [*pages, *(f"/static/vendor/{name}" for name in VENDOR)]:
@@ -235,5 +222,4 @@ def test_the_installed_app_stage_serves_the_player_console_and_libraries(
             )
         assert "browser libraries missing" not in log.read_text()
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+        server.stop()

@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import subprocess
 import sys
 import threading
 import time
@@ -16,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.processes import ROOT, Server, cli, embedded_env, request
+from tests.processes import Server, cli, embedded_env, request
 
 
 @pytest.fixture
@@ -30,16 +29,7 @@ class GroupServer(Server):
     """`python -m server run` (or a command that execs it) as the leader of its own group."""
 
     def __init__(self, env: dict[str, str], log: Path, argv: list[str] | None = None) -> None:
-        self.port = env["PORT"]
-        self.log = log
-        self.proc = subprocess.Popen(
-            argv or [sys.executable, "-m", "server", "run"],
-            env=env,
-            cwd=ROOT,
-            stdout=log.open("w"),
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        super().__init__(env, log, argv, new_session=True)
 
     def signal_group(self) -> None:
         os.killpg(self.proc.pid, signal.SIGTERM)
